@@ -1,0 +1,85 @@
+"""Input checks shared by every layer.
+
+Each check raises a one-line ``ValueError`` that names the argument, says what
+was expected and what was received, so a user can fix the call without reading
+a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+__all__ = [
+    "check_finite",
+    "check_last_dim",
+    "check_min_ndim",
+    "check_positive",
+    "check_positive_int",
+    "check_generator",
+]
+
+
+def check_finite(name: str, t: torch.Tensor) -> torch.Tensor:
+    """Raise ``ValueError`` if ``t`` holds NaN or inf; return ``t`` unchanged."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            raise ValueError(
+                f"{name} contains {int(bad.sum())} NaN/inf value(s) out of {t.numel()}; "
+                "pass finite values"
+            )
+    return t
+
+
+def check_min_ndim(name: str, t: torch.Tensor, ndim: int, shape_hint: str) -> torch.Tensor:
+    """Raise ``ValueError`` unless ``t.ndim >= ndim``; ``shape_hint`` e.g. ``"[..., d]"``."""
+    if t.ndim < ndim:
+        raise ValueError(f"{name} must have shape {shape_hint}, got shape {list(t.shape)}")
+    return t
+
+
+def check_last_dim(name: str, t: torch.Tensor, size: int) -> torch.Tensor:
+    """Raise ``ValueError`` unless ``t`` has shape ``[..., size]``."""
+    if t.ndim < 1 or t.shape[-1] != size:
+        raise ValueError(
+            f"{name} must have shape [..., {size}] (last dim = ambient dimension {size}), "
+            f"got shape {list(t.shape)}"
+        )
+    return t
+
+
+def check_positive(name: str, value: float | Sequence[float] | torch.Tensor) -> None:
+    """Raise ``ValueError`` unless every entry of ``value`` is finite and > 0."""
+    vals = torch.as_tensor(value, dtype=torch.float64).flatten()
+    if vals.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not bool(torch.isfinite(vals).all()) or not bool((vals > 0).all()):
+        raise ValueError(f"{name} must be finite and > 0, got {vals.tolist()}")
+
+
+def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
+    """Raise ``ValueError`` unless ``value`` is an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device | str) -> None:
+    """Raise ``ValueError`` if ``generator`` lives on a different device type than ``device``."""
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    if torch.device(generator.device).type != torch.device(device).type:
+        raise ValueError(
+            f"generator is on {generator.device} but tensors are on {device}; "
+            "create the generator with torch.Generator(device=...) on the same device"
+        )
+
