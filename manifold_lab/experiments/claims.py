@@ -1,0 +1,115 @@
+"""The paper's §5 claims, checked on a finished sweep (measured, never tuned).
+
+For each regulariser, on seed-mean numbers over its strength grid:
+
+1. **ratio falls** — the off/on ratio ``R_N/R_T`` decreases with strength while the
+   model is not excessive (THEORY.md: in the excessive regime both sensitivities
+   vanish and the ratio is meaningless, so those strengths are excluded). Reported:
+   Spearman rank correlation of ratio vs strength, the unregularised ratio and the
+   minimum ratio; the claim holds when the correlation is negative and the
+   minimum is below the unregularised ratio.
+2. **ordered regimes** — labels visit ``weak -> bayes_aligned -> excessive`` in
+   that order (never stepping back) and all three occur.
+3. **score peak** — ``score_cosine`` peaks at a ``bayes_aligned`` strength and the
+   peak is above the unregularised model's value (the margin is reported).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from manifold_lab.experiments.regimes import REGIMES
+
+__all__ = ["labels_in_order", "spearman", "check_claims"]
+
+
+def labels_in_order(labels: Sequence[str]) -> bool:
+    """True when ``labels`` never step back in ``weak < bayes_aligned < excessive``
+    and all three regimes occur."""
+    ranks = [REGIMES.index(label) for label in labels]
+    monotone = all(a <= b for a, b in zip(ranks, ranks[1:]))
+    return monotone and set(ranks) == set(range(len(REGIMES)))
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    # Average ranks for ties, so the statistic is symmetric in equal values.
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2
+        i = j + 1
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation of two equal-length sequences (NaN if < 3 points
+    or a sequence is constant)."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman needs equal lengths, got {len(x)} and {len(y)}")
+    if len(x) < 3:
+        return math.nan
+    rx, ry = _ranks(list(x)), _ranks(list(y))
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    if sxx == 0 or syy == 0:
+        return math.nan
+    return sxy / math.sqrt(sxx * syy)
+
+
+def check_claims(groups: Sequence[dict], unregularised: dict) -> dict:
+    """Evaluate the three claims per regulariser.
+
+    Parameters
+    ----------
+    groups : list of dict
+        Seed-mean rows from ``reports.group_rows`` with a ``regime`` label each;
+        rows of ``regularizer == "none"`` are ignored.
+    unregularised : dict
+        The seed-mean unregularised group (``off_on_ratio``, ``score_cosine``).
+
+    Returns
+    -------
+    dict
+        ``{regulariser: {...}}`` with ``labels``, ``strengths``, the numbers behind
+        each claim and booleans ``ratio_falls``, ``labels_in_order``,
+        ``score_peak_in_bayes_aligned``, ``score_peak_above_unregularised``.
+    """
+    out = {}
+    names = []
+    for g in groups:
+        if g["regularizer"] != "none" and g["regularizer"] not in names:
+            names.append(g["regularizer"])
+    for name in names:
+        gs = sorted((g for g in groups if g["regularizer"] == name), key=lambda g: g["strength"])
+        labels = [g["regime"] for g in gs]
+        kept = [g for g in gs if g["regime"] != "excessive"]
+        rho = spearman([g["strength"] for g in kept], [g["off_on_ratio"] for g in kept])
+        min_ratio = min((g["off_on_ratio"] for g in kept), default=math.nan)
+        peak = max(gs, key=lambda g: g["score_cosine"])
+        out[name] = {
+            "strengths": [g["strength"] for g in gs],
+            "labels": labels,
+            "ratio_unregularised": unregularised["off_on_ratio"],
+            "ratio_min_not_excessive": min_ratio,
+            "ratio_spearman_not_excessive": rho,
+            "ratio_falls": bool(rho < 0 and min_ratio < unregularised["off_on_ratio"]),
+            "labels_in_order": labels_in_order(labels),
+            "score_peak_strength": peak["strength"],
+            "score_peak": peak["score_cosine"],
+            "score_peak_regime": peak["regime"],
+            "score_unregularised": unregularised["score_cosine"],
+            "score_peak_margin": peak["score_cosine"] - unregularised["score_cosine"],
+            "score_peak_in_bayes_aligned": peak["regime"] == "bayes_aligned",
+            "score_peak_above_unregularised": bool(
+                peak["score_cosine"] > unregularised["score_cosine"]
+            ),
+        }
+    return out

@@ -1,0 +1,190 @@
+"""Figures: the paper's Figure-3 analogue per regulariser, and sensitivity vs sigma.
+
+Uses matplotlib's object API with the Agg canvas (no pyplot, so no global
+backend or figure state is touched).
+
+``fig_<regulariser>.png`` has four panels (2 x 2) sharing a log strength axis:
+(a) on/off-manifold sensitivity ``R_T``, ``R_N`` (seed mean, band = seed
+min..max) with the Bayes-optimal and unregularised values as horizontal lines;
+(b) the ratio ``R_N/R_T`` with the ``weak`` threshold; (c) accuracy;
+(d) cosine with the exact Bayes-optimal gradient and with the class-conditional
+score. The background of every panel is shaded by the regime label of each
+strength (seed-mean numbers).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from pathlib import Path
+
+from manifold_lab.experiments.presets import STRENGTH_MEANING
+
+__all__ = ["REGIME_COLORS", "figure_regulariser", "figure_sigma_curves", "write_figures"]
+
+REGIME_COLORS = {"weak": "#f4cccc", "bayes_aligned": "#d9ead3", "excessive": "#d9d9d9"}
+_ON, _OFF = "#1f77b4", "#d62728"
+_DPI = 120
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _edges(strengths: list[float]) -> list[float]:
+    """Shading boundaries: geometric midpoints, padded half a step at both ends."""
+    logs = [math.log10(s) for s in strengths]
+    if len(logs) == 1:
+        return [10 ** (logs[0] - 0.5), 10 ** (logs[0] + 0.5)]
+    mids = [(a + b) / 2 for a, b in zip(logs, logs[1:])]
+    first = logs[0] - (mids[0] - logs[0])
+    last = logs[-1] + (logs[-1] - mids[-1])
+    return [10 ** v for v in (first, *mids, last)]
+
+
+def _shade(ax, strengths, labels) -> None:
+    edges = _edges(strengths)
+    for lo, hi, label in zip(edges, edges[1:], labels):
+        ax.axvspan(lo, hi, color=REGIME_COLORS.get(label, "white"), lw=0, zorder=0)
+    ax.set_xlim(edges[0], edges[-1])
+
+
+def _band(ax, xs, groups, key, color, label, marker="o"):
+    mean = [g[key] for g in groups]
+    ax.fill_between(xs, [g[key + "_min"] for g in groups], [g[key + "_max"] for g in groups],
+                    color=color, alpha=0.25, lw=0, zorder=2)
+    ax.plot(xs, mean, marker=marker, ms=4, color=color, label=label, zorder=3)
+
+
+def _hline(ax, value, color, style, label=None):
+    # Log axes cannot show values <= 0; such reference lines are left out.
+    if value is None or not math.isfinite(value):
+        return
+    if ax.get_yscale() == "log" and value <= 0:
+        return
+    ax.axhline(value, color=color, ls=style, lw=1.2, label=label, zorder=1)
+
+
+def figure_regulariser(results: dict, regulariser: str):
+    """The Figure-3 analogue for one regulariser (a matplotlib ``Figure``)."""
+    from matplotlib.patches import Patch
+
+    groups = sorted((g for g in results["groups"] if g["regularizer"] == regulariser),
+                    key=lambda g: g["strength"])
+    unreg = next(g for g in results["groups"] if g["regularizer"] == "none")
+    bayes = results["bayes_optimal"]
+    xs = [g["strength"] for g in groups]
+    labels = [g["regime"] for g in groups]
+    thresholds = results["config"]["thresholds"]
+    n_seeds = len(groups[0]["seeds"]) if groups else 0
+
+    fig = _new_figure(10, 7.2)
+    # Fixed margins instead of tight_layout, which costs seconds on log axes.
+    axes = fig.subplots(2, 2, sharex=True,
+                        gridspec_kw=dict(left=0.08, right=0.98, bottom=0.08, top=0.87,
+                                         wspace=0.22, hspace=0.2)).ravel()
+    for ax in axes:
+        _shade(ax, xs, labels)
+        ax.set_xscale("log")
+        ax.grid(True, which="major", alpha=0.3, zorder=1)
+    for ax in axes[2:]:
+        ax.set_xlabel(f"strength: {STRENGTH_MEANING.get(regulariser, regulariser)}", fontsize=8)
+
+    ax = axes[0]
+    ax.set_yscale("log")
+    _band(ax, xs, groups, "on_robustness", _ON, r"$R_T$ on-manifold")
+    _band(ax, xs, groups, "off_robustness", _OFF, r"$R_N$ off-manifold", marker="s")
+    _hline(ax, bayes["on_robustness"], _ON, "--", r"Bayes $R_T$")
+    _hline(ax, bayes["off_robustness"], _OFF, "--", r"Bayes $R_N$")
+    _hline(ax, unreg["on_robustness"], _ON, ":", r"unreg. $R_T$")
+    _hline(ax, unreg["off_robustness"], _OFF, ":", r"unreg. $R_N$")
+    sigma = results["config"]["eval"]["sigma"]
+    ax.set_title(f"(a) sensitivity at $\\sigma$={sigma:g} (higher = less robust)", fontsize=9)
+    ax.legend(fontsize=6, loc="lower left")
+
+    ax = axes[1]
+    ax.set_yscale("log")
+    _band(ax, xs, groups, "off_on_ratio", "#6a3d9a", r"$R_N/R_T$")
+    _hline(ax, thresholds["weak_ratio"], "black", "-", f"weak threshold {thresholds['weak_ratio']:g}")
+    _hline(ax, bayes["off_on_ratio"], "#6a3d9a", "--", "Bayes")
+    _hline(ax, unreg["off_on_ratio"], "#6a3d9a", ":", "unregularised")
+    ax.set_title("(b) off/on ratio (meaningless when excessive)", fontsize=9)
+    ax.legend(fontsize=6, loc="best")
+
+    ax = axes[2]
+    _band(ax, xs, groups, "accuracy", "#333333", "accuracy")
+    _hline(ax, bayes["accuracy"], "#333333", "--", "Bayes")
+    _hline(ax, unreg["accuracy"], "#333333", ":", "unregularised")
+    ax.set_ylim(0, 1)
+    ax.set_title("(c) accuracy (noisy held-out samples)", fontsize=9)
+    ax.legend(fontsize=6, loc="lower left")
+
+    ax = axes[3]
+    _band(ax, xs, groups, "score_cosine", "#2ca02c", "cos(g, Bayes grad)")
+    _band(ax, xs, groups, "cond_score_cosine", "#ff7f0e", "cos(g, class score)", marker="s")
+    _hline(ax, unreg["score_cosine"], "#2ca02c", ":", "unregularised")
+    ax.set_ylim(min(0.0, min((g["cond_score_cosine_min"] for g in groups), default=0)), 1.02)
+    ax.set_title(r"(d) gradient alignment, $g=\nabla_x \log p(y|x)$", fontsize=9)
+    ax.legend(fontsize=6, loc="lower left")
+
+    handles = [Patch(color=c, label=f"regime: {k}") for k, c in REGIME_COLORS.items()]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.935), ncol=3,
+               fontsize=8, frameon=False)
+    fig.suptitle(f"{results['preset']}: {regulariser}\nseed mean, band = min..max over "
+                 f"{n_seeds} seed(s); dashed = Bayes-optimal, dotted = unregularised",
+                 fontsize=10)
+    return fig
+
+
+def figure_sigma_curves(results: dict):
+    """``R_T`` and ``R_N`` against sigma for the Bayes-optimal model, the
+    unregularised model and, per regulariser, its best-score_cosine strength (seed 0)."""
+    models = results["models"]
+    picks = [("Bayes-optimal", results["bayes_optimal"])]
+    seed0 = min(r["seed"] for r in models)
+    picks.append(("unregularised", next(r for r in models
+                                        if r["regularizer"] == "none" and r["seed"] == seed0)))
+    for name, claim in results["claims"].items():
+        row = next((r for r in models if r["regularizer"] == name and r["seed"] == seed0
+                    and r["strength"] == claim["score_peak_strength"]), None)
+        if row is not None:
+            picks.append((f"{name} {row['strength']:g}", row))
+    fig = _new_figure(10, 4)
+    ax_on, ax_off = fig.subplots(1, 2, sharey=True, gridspec_kw=dict(
+        left=0.08, right=0.98, bottom=0.13, top=0.86, wspace=0.08))
+    for label, row in picks:
+        c = row["robustness_curve"]
+        ax_on.plot(c["sigmas"], c["on"], marker="o", ms=3, label=label)
+        ax_off.plot(c["sigmas"], c["off"], marker="s", ms=3, label=label)
+    for ax, title in ((ax_on, r"on-manifold $R_T(\sigma)$"), (ax_off, r"off-manifold $R_N(\sigma)$")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"noise scale $\sigma$")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, alpha=0.3)
+    ax_off.legend(fontsize=7)
+    fig.suptitle(f"{results['preset']}: Def. 1 sensitivity vs noise scale (seed 0)",
+                 fontsize=10)
+    return fig
+
+
+def write_figures(results: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``fig_<regulariser>.png`` per regulariser and ``fig_sigma_curves.png``."""
+    from manifold_lab.experiments.reports import atomic_write_bytes
+
+    out = Path(out_dir)
+    paths = []
+    figures = [(f"fig_{name}.png", figure_regulariser(results, name)) for name in results["claims"]]
+    figures.append(("fig_sigma_curves.png", figure_sigma_curves(results)))
+    for name, fig in figures:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        atomic_write_bytes(out / name, buf.getvalue())
+        paths.append(out / name)
+    return paths

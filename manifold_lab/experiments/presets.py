@@ -1,0 +1,264 @@
+"""Experiment presets: plain, frozen dataclasses, serialisable to JSON.
+
+A preset fixes everything a run depends on: the data distribution, the model,
+training, evaluation, the sweep grid and the regime thresholds. ``get_preset``
+returns the full or the ``quick`` variant; ``--seed`` shifts every seed of a run
+(see ``sweep.plan_jobs``). Strength grids are log-spaced from negligible to
+excessive; what "strength" means per regulariser is the argument of
+``manifold_lab.training.make_objective`` (see ``STRENGTH_MEANING``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from manifold_lab.experiments.regimes import RegimeThresholds
+
+__all__ = [
+    "DataSpec",
+    "ModelSpec",
+    "TrainSpec",
+    "EvalSpec",
+    "Preset",
+    "PRESETS",
+    "STRENGTH_MEANING",
+    "get_preset",
+    "list_presets",
+    "log_strengths",
+    "preset_to_dict",
+]
+
+#: How ``make_objective(name, strength)`` reads ``strength`` (for tables and plots).
+STRENGTH_MEANING = {
+    "none": "no regulariser",
+    "gradient_norm": "weight of the squared input-gradient norm penalty",
+    "smoothness": "weight of the squared logit change under Gaussian input noise",
+    "noise_augmentation": "std of the Gaussian noise added to training inputs",
+    "pgd_l2": "L2 radius eps of the per-example PGD attack",
+}
+
+#: Significant digits kept in generated strengths, so grids print cleanly.
+_STRENGTH_DIGITS = 3
+
+
+def log_strengths(low: float, high: float, n: int) -> tuple[float, ...]:
+    """``n`` log-spaced strengths from ``low`` to ``high`` inclusive (3 significant digits)."""
+    if not (low > 0 and high > low and n >= 2):
+        raise ValueError(f"need 0 < low < high and n >= 2, got low={low}, high={high}, n={n}")
+    step = (math.log10(high) - math.log10(low)) / (n - 1)
+    return tuple(
+        float(f"{10 ** (math.log10(low) + i * step):.{_STRENGTH_DIGITS}g}") for i in range(n)
+    )
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data distribution.
+
+    ``kind="vmf_sphere"``: ``VonMisesFisherMixture`` on an ``intrinsic_dim``-sphere
+    (radius 1) in ``R^ambient_dim``. ``kind="signal_distractor"``:
+    ``GaussianSignalDistractor(intrinsic_dim, distractor_dim, ambient_dim)``.
+    """
+
+    kind: str
+    ambient_dim: int
+    intrinsic_dim: int
+    n_classes: int
+    noise_std: float
+    concentration: float = 4.0
+    distractor_dim: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("vmf_sphere", "signal_distractor"):
+            raise ValueError(
+                f"DataSpec.kind must be 'vmf_sphere' or 'signal_distractor', got {self.kind!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An ``MLP(ambient_dim, n_classes, hidden, activation)``."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    activation: str = "softplus"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Training of every swept model (the unregularised one included)."""
+
+    n_train: int
+    epochs: int
+    lr: float
+    batch_size: int
+    optimizer: str = "adam"
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """Evaluation at held-out points.
+
+    ``n_points`` noise-free points on the manifold carry every sensitivity and
+    gradient metric; ``n_accuracy`` noisy samples (the data distribution itself)
+    carry accuracy. ``sigma`` is the documented noise scale of the reported
+    ``on_robustness``/``off_robustness``; ``sigmas`` is the curve (it must contain
+    ``sigma``). ``theorem_sigmas`` are the scales of the Theorem 3.1 table.
+    """
+
+    n_points: int
+    n_accuracy: int
+    sigma: float
+    sigmas: tuple[float, ...]
+    n_samples: int
+    theorem_sigmas: tuple[float, ...]
+    theorem_points: int
+    theorem_samples: int
+
+    def __post_init__(self) -> None:
+        if not any(math.isclose(s, self.sigma) for s in self.sigmas):
+            raise ValueError(f"EvalSpec.sigmas {self.sigmas} must contain sigma={self.sigma}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A full experiment: data, model, training, evaluation, sweep, regime thresholds.
+
+    ``sweep`` is a tuple of ``(regulariser, strengths)`` pairs; each strength is
+    trained with ``n_seeds`` seeds, plus ``n_seeds`` unregularised models and the
+    exact Bayes-optimal model. ``theorem_models`` names the models that get a
+    Theorem 3.1 table, as ``(regulariser, strength index)`` (``("none", 0)`` is
+    the unregularised model), always on seed 0 plus the Bayes-optimal model.
+    """
+
+    name: str
+    description: str
+    data: DataSpec
+    model: ModelSpec
+    train: TrainSpec
+    eval: EvalSpec
+    sweep: tuple[tuple[str, tuple[float, ...]], ...]
+    n_seeds: int = 2
+    thresholds: RegimeThresholds = field(default_factory=RegimeThresholds)
+    theorem_models: tuple[tuple[str, int], ...] = (("none", 0),)
+
+    @property
+    def regularizers(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.sweep)
+
+    def strengths(self, regularizer: str) -> tuple[float, ...]:
+        for name, values in self.sweep:
+            if name == regularizer:
+                return values
+        raise ValueError(f"preset {self.name!r} has no regulariser {regularizer!r}")
+
+    @property
+    def n_models(self) -> int:
+        """Trained models in the grid (the Bayes-optimal model is not trained)."""
+        return self.n_seeds * (1 + sum(len(v) for _, v in self.sweep))
+
+
+def preset_to_dict(preset: Preset) -> dict:
+    """A JSON-ready dict of every field (tuples become lists)."""
+    return dataclasses.asdict(preset)
+
+
+# --------------------------------------------------------------------------- presets
+# toy_sphere follows THEORY.md's prototype: a 2-sphere in R^512 (a large ambient
+# dimension so off-manifold directions dominate), 4 classes, concentration 4,
+# noise 0.01, softplus MLP 2x256, Adam. Training size and epochs are cut to fit
+# 66 models in 5 minutes on 2 CPU cores (see README).
+_SPHERE_DATA = DataSpec(
+    kind="vmf_sphere", ambient_dim=512, intrinsic_dim=2, n_classes=4,
+    noise_std=0.01, concentration=4.0,
+)
+_SIGMA = 0.1  # THEORY.md prototype's scale; ~ the class-mean spacing / 10 on a unit sphere
+_SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)
+_THEOREM_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3)
+
+_SPHERE_SWEEP = (
+    ("gradient_norm", log_strengths(1e-3, 10.0, 8)),
+    ("smoothness", log_strengths(1e-2, 100.0, 8)),
+    ("noise_augmentation", log_strengths(1e-2, 10.0, 8)),
+    ("pgd_l2", log_strengths(1e-2, 3.0, 8)),
+)
+
+_FULL_EVAL = EvalSpec(
+    n_points=256, n_accuracy=2000, sigma=_SIGMA, sigmas=_SIGMAS, n_samples=32,
+    theorem_sigmas=_THEOREM_SIGMAS, theorem_points=64, theorem_samples=128,
+)
+_QUICK_EVAL = EvalSpec(
+    n_points=128, n_accuracy=1000, sigma=_SIGMA, sigmas=_SIGMAS, n_samples=16,
+    theorem_sigmas=_THEOREM_SIGMAS, theorem_points=32, theorem_samples=64,
+)
+
+_THEOREM_MODELS = (("none", 0), ("gradient_norm", 3), ("noise_augmentation", 4))
+
+TOY_SPHERE = Preset(
+    name="toy_sphere",
+    description="vMF mixture on a 2-sphere in R^512 (4 classes); 4 regularisers x 8 strengths",
+    data=_SPHERE_DATA,
+    model=ModelSpec(hidden=(256, 256), activation="softplus"),
+    train=TrainSpec(n_train=2000, epochs=30, lr=1e-3, batch_size=250),
+    eval=_FULL_EVAL,
+    sweep=_SPHERE_SWEEP,
+    n_seeds=2,
+    theorem_models=_THEOREM_MODELS,
+)
+
+TOY_SPHERE_QUICK = dataclasses.replace(
+    TOY_SPHERE,
+    train=TrainSpec(n_train=1000, epochs=20, lr=2e-3, batch_size=250),
+    eval=_QUICK_EVAL,
+    sweep=tuple((name, values[::2]) for name, values in _SPHERE_SWEEP),
+    n_seeds=1,
+    theorem_models=(("none", 0),),
+)
+
+_SUBSPACE_DATA = DataSpec(
+    kind="signal_distractor", ambient_dim=256, intrinsic_dim=4, distractor_dim=4,
+    n_classes=4, noise_std=0.1,
+)
+_SUBSPACE_SWEEP = _SPHERE_SWEEP
+
+TOY_SUBSPACE = Preset(
+    name="toy_subspace",
+    description="Gaussian signal + distractor in R^256 (4 classes); 4 regularisers x 8 strengths",
+    data=_SUBSPACE_DATA,
+    model=ModelSpec(hidden=(256, 256), activation="softplus"),
+    train=TOY_SPHERE.train,
+    eval=_FULL_EVAL,
+    sweep=_SUBSPACE_SWEEP,
+    n_seeds=2,
+    theorem_models=_THEOREM_MODELS,
+)
+
+TOY_SUBSPACE_QUICK = dataclasses.replace(
+    TOY_SUBSPACE,
+    train=TOY_SPHERE_QUICK.train,
+    eval=_QUICK_EVAL,
+    sweep=tuple((name, values[::2]) for name, values in _SUBSPACE_SWEEP),
+    n_seeds=1,
+    theorem_models=(("none", 0),),
+)
+
+#: name -> (full preset, quick preset)
+PRESETS: dict[str, tuple[Preset, Preset]] = {
+    TOY_SPHERE.name: (TOY_SPHERE, TOY_SPHERE_QUICK),
+    TOY_SUBSPACE.name: (TOY_SUBSPACE, TOY_SUBSPACE_QUICK),
+}
+
+
+def list_presets() -> list[Preset]:
+    """The full presets, in registration order."""
+    return [full for full, _ in PRESETS.values()]
+
+
+def get_preset(name: str, *, quick: bool = False) -> Preset:
+    """The preset ``name`` (its ``quick`` variant when ``quick``); one-line error if unknown."""
+    if name not in PRESETS:
+        known = ", ".join(sorted(PRESETS))
+        raise ValueError(f"unknown preset {name!r}; choose one of: {known} (see --list)")
+    full, fast = PRESETS[name]
+    return fast if quick else full

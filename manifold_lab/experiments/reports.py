@@ -1,0 +1,244 @@
+"""Reports: atomic JSON/CSV writes, seed aggregation and the printed summary table.
+
+Every file is written to a temporary name in the target directory, flushed,
+fsynced and renamed over the target (``os.replace`` is atomic on POSIX and
+Windows), so a reader never sees a half-written file and an interrupted run never
+leaves a truncated ``results.json``. JSON has no NaN/inf: non-finite floats are
+written as ``null``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = [
+    "CSV_FIELDS",
+    "METRIC_FIELDS",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "read_json",
+    "to_jsonable",
+    "csv_text",
+    "curves_csv_text",
+    "group_rows",
+    "summary_table",
+]
+
+#: Metric fields every model row and the ``bayes_optimal`` object carry.
+METRIC_FIELDS = (
+    "accuracy",
+    "nll",
+    "on_robustness",
+    "off_robustness",
+    "on_stderr",
+    "off_stderr",
+    "off_on_ratio",
+    "alignment_ratio",
+    "alignment_ratio_median",
+    "tangent_fraction",
+    "score_cosine",
+    "cond_score_cosine",
+)
+
+#: Columns of ``models.csv`` (one row per trained model, the scalar fields of results.json).
+CSV_FIELDS = (
+    "id",
+    "regularizer",
+    "strength",
+    "strength_index",
+    "seed",
+    *METRIC_FIELDS,
+    "on_relative",
+    "regime",
+    "epochs_run",
+    "train_s",
+    "eval_s",
+)
+
+
+_FILE_MODE = 0o644
+
+
+def to_jsonable(obj):
+    """Recursively convert tuples to lists and non-finite floats to ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same dir + rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        # mkstemp creates 0600 files; reports are meant to be shared like any output.
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        # Leave no temp file behind on any failure, KeyboardInterrupt included.
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically; non-finite floats become ``null``."""
+    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file written by ``atomic_write_json``."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _csv_value(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return str(value)
+
+
+def csv_text(rows: Iterable[dict], fields: Sequence[str] = CSV_FIELDS) -> str:
+    """CSV with a header ``fields``; missing or non-finite values are empty cells."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow([_csv_value(row.get(f)) for f in fields])
+    return buf.getvalue()
+
+
+def curves_csv_text(rows: Iterable[dict]) -> str:
+    """Long-format CSV of the robustness curves: one line per (model, sigma)."""
+    fields = ("id", "regularizer", "strength", "seed", "sigma", "on", "off", "on_stderr", "off_stderr")
+    flat = []
+    for row in rows:
+        curve = row["robustness_curve"]
+        for i, sigma in enumerate(curve["sigmas"]):
+            flat.append({
+                "id": row.get("id", "bayes_optimal"),
+                "regularizer": row.get("regularizer", "bayes_optimal"),
+                "strength": row.get("strength"),
+                "seed": row.get("seed"),
+                "sigma": sigma,
+                **{k: curve[k][i] for k in ("on", "off", "on_stderr", "off_stderr")},
+            })
+    return csv_text(flat, fields)
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def group_rows(rows: Sequence[dict]) -> list[dict]:
+    """Average model rows over seeds, one group per ``(regularizer, strength)``.
+
+    Each group has the seed-mean of every metric in ``METRIC_FIELDS`` plus
+    ``on_relative``, the per-seed minimum and maximum of each (``<field>_min``,
+    ``<field>_max``, for seed bands), ``seeds`` and ``regimes`` (per-seed labels).
+    Groups keep the input order of first appearance.
+    """
+    order: list[tuple[str, float]] = []
+    members: dict[tuple[str, float], list[dict]] = {}
+    for row in rows:
+        key = (row["regularizer"], row["strength"])
+        if key not in members:
+            order.append(key)
+            members[key] = []
+        members[key].append(row)
+    groups = []
+    for key in order:
+        rs = sorted(members[key], key=lambda r: r["seed"])
+        group = {"regularizer": key[0], "strength": key[1], "seeds": [r["seed"] for r in rs]}
+        for f in (*METRIC_FIELDS, "on_relative"):
+            vals = [r.get(f) for r in rs]
+            finite = [v for v in vals if v is not None and math.isfinite(v)]
+            group[f] = _mean(vals)
+            group[f + "_min"] = min(finite) if finite else math.nan
+            group[f + "_max"] = max(finite) if finite else math.nan
+        group["regimes"] = [r.get("regime") for r in rs]
+        groups.append(group)
+    return groups
+
+
+_ABBREV = {"weak": "W", "bayes_aligned": "B", "excessive": "E", None: "?"}
+
+_TABLE_COLUMNS = (
+    # (header, key, format)
+    ("regularizer", "regularizer", "{}"),
+    ("strength", "strength", "{:.3g}"),
+    ("acc", "accuracy", "{:.3f}"),
+    ("R_T", "on_robustness", "{:.2e}"),
+    ("R_N", "off_robustness", "{:.2e}"),
+    ("R_N/R_T", "off_on_ratio", "{:.3f}"),
+    ("R_T/R_T*", "on_relative", "{:.3f}"),
+    ("A", "alignment_ratio", "{:.3f}"),
+    ("tau", "tangent_fraction", "{:.3f}"),
+    ("cos", "score_cosine", "{:.3f}"),
+    ("cos_c", "cond_score_cosine", "{:.3f}"),
+    ("regime", "regime", "{}"),
+    ("seeds", "seed_regimes", "{}"),
+)
+
+
+def _fmt(fmt: str, value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return fmt.format(value)
+
+
+def summary_table(groups: Sequence[dict], bayes: dict) -> str:
+    """A fixed-width text table: the Bayes-optimal row, then one row per group.
+
+    ``groups`` come from ``group_rows`` with a ``regime`` label added (the label
+    of the seed-mean numbers); the ``seeds`` column abbreviates each seed's own
+    label (W = weak, B = bayes_aligned, E = excessive).
+    """
+    lines = []
+    bayes_row = dict(bayes, regularizer="bayes_optimal", strength=None, regime="(reference)",
+                     on_relative=1.0, seed_regimes="")
+    table = [bayes_row]
+    for g in groups:
+        table.append(dict(g, seed_regimes="".join(_ABBREV.get(r, "?") for r in g["regimes"])))
+    cells = [[_fmt(fmt, row.get(key)) for _, key, fmt in _TABLE_COLUMNS] for row in table]
+    headers = [h for h, _, _ in _TABLE_COLUMNS]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    left = {0, 1, len(widths) - 2, len(widths) - 1}  # text columns; numbers right-aligned
+
+    def join(values):
+        return "  ".join(v.ljust(w) if i in left else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    lines.append(join(headers))
+    lines.append("  ".join("-" * w for w in widths))
+    previous = None
+    for row, c in zip(table, cells):
+        if previous is not None and row["regularizer"] != previous:
+            lines.append("")
+        previous = row["regularizer"]
+        lines.append(join(c))
+    return "\n".join(lines)

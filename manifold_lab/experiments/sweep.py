@@ -1,0 +1,236 @@
+"""Running the grid: one job per model, resumable, in parallel on one machine.
+
+Each job (one regulariser, strength and seed, or the Bayes-optimal model) is
+independent and deterministic: it rebuilds the distribution and held-out points
+from the run's base seed, samples its own training set, trains, evaluates, and
+returns a JSON-ready row. Finished rows are written atomically to
+``OUT/models/<job id>.json`` as they arrive, tagged with a fingerprint of
+everything that determines them; a rerun into the same ``OUT`` skips every job
+whose file is present with the same fingerprint.
+
+Parallelism: ``jobs > 1`` runs jobs in a ``ProcessPoolExecutor`` of "spawn"
+workers (fork is unsafe once torch has started its thread pools), each with
+``cpus // jobs`` torch threads so workers do not oversubscribe the cores. Job
+seeds do not depend on ``jobs`` or on completion order, so results do not either.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import manifold_lab
+from manifold_lab.experiments.build import (
+    build_distribution, build_model, derive_seed, make_generator,
+)
+from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
+from manifold_lab.experiments.presets import Preset, preset_to_dict
+from manifold_lab.experiments.reports import atomic_write_json, read_json
+
+__all__ = [
+    "BAYES_ID",
+    "Job",
+    "plan_jobs",
+    "run_fingerprint",
+    "run_job",
+    "load_finished",
+    "run_sweep",
+    "usable_cpus",
+]
+
+BAYES_ID = "bayes_optimal"
+
+#: Rough cost of one training epoch relative to cross-entropy, used only to
+#: start the most expensive jobs first so parallel workers finish together.
+_COST_ORDER = {"pgd_l2": 5, "gradient_norm": 3, "smoothness": 2, "noise_augmentation": 1,
+               "none": 1, BAYES_ID: 0}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model of the grid. ``regularizer`` is ``"none"``, a regulariser name or
+    ``"bayes_optimal"``; ``seed`` is the model's own seed (base seed + seed index)."""
+
+    regularizer: str
+    strength: float
+    strength_index: int
+    seed: int
+    seed_index: int
+    theorem: bool = False
+
+    @property
+    def id(self) -> str:
+        if self.regularizer == BAYES_ID:
+            return BAYES_ID
+        if self.regularizer == "none":
+            return f"none-s{self.seed_index}"
+        return f"{self.regularizer}-{self.strength_index:02d}-s{self.seed_index}"
+
+
+def plan_jobs(preset: Preset, base_seed: int) -> list[Job]:
+    """Every job of a run: Bayes-optimal, ``n_seeds`` unregularised models, and
+    ``n_seeds`` models per (regulariser, strength). Model seeds are
+    ``base_seed + seed_index``; Theorem 3.1 tables go to seed index 0 of each
+    model named in ``preset.theorem_models`` and to the Bayes-optimal model."""
+    wanted = set(preset.theorem_models)
+    jobs = [Job(BAYES_ID, 0.0, 0, base_seed, 0, theorem=True)]
+    for s in range(preset.n_seeds):
+        jobs.append(Job("none", 0.0, 0, base_seed + s, s, theorem=s == 0 and ("none", 0) in wanted))
+    for name, strengths in preset.sweep:
+        for i, strength in enumerate(strengths):
+            for s in range(preset.n_seeds):
+                jobs.append(Job(name, float(strength), i, base_seed + s, s,
+                                theorem=s == 0 and (name, i) in wanted))
+    return jobs
+
+
+def run_fingerprint(preset: Preset, base_seed: int) -> str:
+    """Hash of everything that determines the per-model rows.
+
+    Excludes the regime thresholds and the description: labels are recomputed
+    from stored numbers, so changing a threshold reuses finished models.
+    """
+    config = preset_to_dict(preset)
+    config.pop("thresholds")
+    config.pop("description")
+    config["base_seed"] = base_seed
+    config["version"] = manifold_lab.__version__
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_job(preset: Preset, job: Job, base_seed: int, device: str) -> dict:
+    """Train (unless Bayes-optimal) and evaluate one model; return its row."""
+    from manifold_lab.models import BayesOptimalClassifier
+    from manifold_lab.training import make_objective, train
+
+    t0 = time.perf_counter()
+    dist = build_distribution(preset.data, base_seed)
+    es = make_eval_set(dist, preset.eval, seed=base_seed, device=device)
+    row: dict = {"id": job.id}
+    if job.regularizer == BAYES_ID:
+        model = BayesOptimalClassifier(dist).to(device)
+        row.update(epochs_run=0, train_s=0.0)
+    else:
+        x, y = dist.sample(preset.train.n_train,
+                           generator=make_generator(derive_seed(job.seed, "train-data")))
+        model = build_model(preset.model, preset.data)
+        objective = make_objective(job.regularizer, job.strength)
+        result = train(
+            model, objective, data=(x, y), epochs=preset.train.epochs, lr=preset.train.lr,
+            optimizer=preset.train.optimizer, batch_size=preset.train.batch_size,
+            device=device, seed=job.seed, progress=False,
+        )
+        model = result.model
+        row.update(regularizer=job.regularizer, strength=job.strength,
+                   strength_index=job.strength_index, seed=job.seed,
+                   epochs_run=result.epochs_run, train_s=time.perf_counter() - t0)
+    t1 = time.perf_counter()
+    # One noise seed for every model: common random numbers across the sweep.
+    row.update(evaluate_model(model, es, preset.eval, seed=base_seed))
+    if job.theorem:
+        row["theorem_3_1"] = theorem_table(model, es, preset.eval, seed=base_seed)
+    row["eval_s"] = time.perf_counter() - t1
+    return row
+
+
+def load_finished(models_dir: Path, fingerprint: str) -> dict[str, dict]:
+    """Rows already finished under ``models_dir`` with this fingerprint.
+
+    Unreadable files (e.g. from a crash of an older version) and rows of another
+    configuration are ignored, so they are recomputed.
+    """
+    finished = {}
+    if not models_dir.is_dir():
+        return finished
+    for path in sorted(models_dir.glob("*.json")):
+        try:
+            stored = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(stored, dict) and stored.get("fingerprint") == fingerprint:
+            finished[stored["row"]["id"]] = stored["row"]
+    return finished
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity-aware where the OS supports it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _init_worker(threads: int) -> None:
+    # Runs only in worker processes this module spawned, never in the caller's.
+    torch.set_num_threads(threads)
+
+
+def run_sweep(
+    preset: Preset,
+    out_dir: str | os.PathLike,
+    *,
+    base_seed: int = 0,
+    device: str = "cpu",
+    jobs: int = 1,
+    on_done: Callable[[Job, dict, bool], None] | None = None,
+) -> dict[str, dict]:
+    """Run every job not already finished in ``out_dir/models``; return all rows by id.
+
+    Parameters
+    ----------
+    preset : Preset
+    out_dir : path
+        Run directory; rows go to ``out_dir/models/<id>.json``.
+    base_seed : int
+    device : str
+        Torch device of training and evaluation.
+    jobs : int
+        Worker processes (1: run in this process).
+    on_done : callable, optional
+        Called as ``on_done(job, row, resumed)`` after each job (progress bars).
+    """
+    models_dir = Path(out_dir) / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = run_fingerprint(preset, base_seed)
+    rows = load_finished(models_dir, fingerprint)
+    plan = plan_jobs(preset, base_seed)
+    pending = [job for job in plan if job.id not in rows]
+    for job in plan:
+        if job.id in rows and on_done is not None:
+            on_done(job, rows[job.id], True)
+    pending.sort(key=lambda j: -_COST_ORDER.get(j.regularizer, 1))
+
+    def finish(job: Job, row: dict) -> None:
+        atomic_write_json(models_dir / f"{job.id}.json", {"fingerprint": fingerprint, "row": row})
+        rows[job.id] = row
+        if on_done is not None:
+            on_done(job, row, False)
+
+    workers = min(jobs, len(pending))
+    if workers <= 1:
+        for job in pending:
+            finish(job, run_job(preset, job, base_seed, device))
+    else:
+        threads = max(1, usable_cpus() // workers)
+        with cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(threads,),
+        ) as pool:
+            futures = {pool.submit(run_job, preset, job, base_seed, device): job
+                       for job in pending}
+            try:
+                for fut in cf.as_completed(futures):
+                    finish(futures[fut], fut.result())
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    return {job.id: rows[job.id] for job in plan}

@@ -1,0 +1,220 @@
+"""The main job: ``python -m manifold_lab.run NAME [options]`` and ``--list``.
+
+Runs a preset's sweep (resumable), writes results.json, CSVs and figures to
+``--out`` (default ``runs/NAME-<timestamp>``) and prints a summary table. Bad
+input (unknown preset, malformed number, unavailable device, ``--out`` that is a
+file or cannot be written) exits with status 2 and one line on stderr, before
+any work starts; errors during the run exit with status 1, interruption with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main", "parse_args", "resolve_device", "prepare_out_dir"]
+
+PROG = "python -m manifold_lab.run"
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line input; its message is printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage block before its error; we promise one line.
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description="Run a manifold_lab experiment preset (see --list).",
+    )
+    p.add_argument("name", nargs="?", help="preset name, e.g. toy_sphere")
+    p.add_argument("--list", action="store_true", help="list the presets and exit")
+    p.add_argument("--out", help="run directory (default runs/NAME-<timestamp>); "
+                                 "rerun into the same directory to resume")
+    p.add_argument("--quick", action="store_true", help="the preset's quick variant")
+    p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
+    p.add_argument("--jobs", default="auto",
+                   help="parallel worker processes (default: usable CPUs)")
+    p.add_argument("--weak-ratio", default=None,
+                   help="regime rule: R_N/R_T above this is 'weak' (default 1)")
+    p.add_argument("--excessive-on", default=None,
+                   help="regime rule: R_T/R_T(Bayes) below this is 'excessive' (default 0.5)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; raise ``UsageError`` with a one-line message on bad input."""
+    args = _build_parser().parse_args(argv)
+    if not args.list and args.name is None:
+        raise UsageError("give a preset NAME (see --list)")
+    args.seed = _parse_int("--seed", args.seed, minimum=0)
+    if args.jobs != "auto":
+        args.jobs = _parse_int("--jobs", args.jobs, minimum=1)
+    args.weak_ratio = _parse_positive("--weak-ratio", args.weak_ratio)
+    args.excessive_on = _parse_positive("--excessive-on", args.excessive_on)
+    return args
+
+
+def _parse_int(flag: str, text: str, *, minimum: int) -> int:
+    try:
+        value = int(text, 10)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be an integer >= {minimum}, got {text!r}") from None
+    if value < minimum:
+        raise UsageError(f"{flag} must be an integer >= {minimum}, got {text!r}")
+    return value
+
+
+def _parse_positive(flag: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{flag} must be a positive number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise UsageError(f"{flag} must be a positive finite number, got {text!r}")
+    return value
+
+
+def resolve_device(text: str) -> str:
+    """Check that ``text`` names a usable torch device; return it normalised."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {text!r} is not a torch device; use cpu, cuda, cuda:N or mps") \
+            from None
+    if device.type == "cpu":
+        return "cpu"
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {text}: CUDA is not available on this machine "
+                             f"(torch {torch.__version__}); use --device cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"--device {text}: only {count} CUDA device(s) "
+                             f"(cuda:0..cuda:{count - 1})")
+        return str(device)
+    if device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError(f"--device {text}: MPS is not available on this machine; "
+                             "use --device cpu")
+        return "mps"
+    raise UsageError(f"--device {text}: unsupported device type {device.type!r}; "
+                     "use cpu, cuda, cuda:N or mps")
+
+
+def prepare_out_dir(out: str | None, name: str, quick: bool) -> Path:
+    """Create (or reuse) the run directory and prove it is writable."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = os.path.join("runs", f"{name}{'-quick' if quick else ''}-{stamp}")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out} is an existing file; give a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # A real write, not os.access: access() ignores read-only mounts and is
+        # always true for root.
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"--out {out} is not a writable directory ({reason})") from None
+    return path
+
+
+def _print_list() -> None:
+    from manifold_lab.experiments.presets import PRESETS
+
+    width = max(len(n) for n in PRESETS)
+    for name, (full, quick) in PRESETS.items():
+        print(f"{name.ljust(width)}  {full.description} "
+              f"[{full.n_models} models + Bayes; --quick: {quick.n_models}]")
+
+
+def _print_claims(results: dict) -> None:
+    print("\nregime labels by strength (seed means):")
+    for name, claim in results["claims"].items():
+        print(f"  {name}: {' -> '.join(claim['labels'])}")
+        print(f"    ratio falls: {claim['ratio_falls']}  (unreg {claim['ratio_unregularised']:.3g}, "
+              f"min {claim['ratio_min_not_excessive']:.3g}); labels in order: "
+              f"{claim['labels_in_order']}; score_cosine peak {claim['score_peak']:.3f} at "
+              f"{claim['score_peak_strength']:g} ({claim['score_peak_regime']}) vs unreg "
+              f"{claim['score_unregularised']:.3f}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from manifold_lab.experiments.presets import get_preset
+    from manifold_lab.experiments.regimes import RegimeThresholds
+    from manifold_lab.experiments.sweep import usable_cpus
+
+    try:
+        preset = get_preset(args.name, quick=args.quick)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    device = resolve_device(args.device)
+    out = prepare_out_dir(args.out, args.name, args.quick)
+    thresholds = RegimeThresholds(
+        weak_ratio=args.weak_ratio or preset.thresholds.weak_ratio,
+        excessive_on_fraction=args.excessive_on or preset.thresholds.excessive_on_fraction,
+    )
+    jobs = usable_cpus() if args.jobs == "auto" else args.jobs
+
+    from manifold_lab.experiments.pipeline import run_experiment
+
+    print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models + "
+          f"Bayes-optimal, {jobs} job(s), device {device}, out {out}", flush=True)
+    try:
+        results = run_experiment(
+            preset, out, base_seed=args.seed, device=device, jobs=jobs, thresholds=thresholds,
+            progress=not args.no_progress, quick=args.quick, figures=not args.no_figures,
+        )
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished models are kept in {out}/models — rerun the "
+              "same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, OSError) as exc:
+        print(f"{PROG}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    print()
+    print((out / "summary.txt").read_text().rstrip())
+    _print_claims(results)
+    print(f"\n{results['resumed_models']} model(s) resumed; wall time {results['runtime_s']:.1f} s; "
+          f"results in {out / 'results.json'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    try:
+        args = parse_args(argv)
+        if args.list:
+            _print_list()
+            return 0
+        return _run(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
