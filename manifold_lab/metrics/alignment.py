@@ -1,0 +1,128 @@
+"""On-manifold gradient alignment (THEORY.md, Definition 2) and score cosines.
+
+All functions are pure tensor maps, batched over any leading dimensions, in the
+dtype and on the device of their inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from manifold_lab._validation import check_finite, check_min_ndim
+from manifold_lab.metrics._checks import check_basis
+
+__all__ = ["tangent_fraction", "alignment_ratio", "score_cosine", "split_tangent_normal"]
+
+
+def _check_grad(name: str, grad: torch.Tensor) -> torch.Tensor:
+    if not isinstance(grad, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape [..., d], got {type(grad).__name__}")
+    check_min_ndim(name, grad, 1, "[..., d]")
+    if not grad.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {grad.dtype}")
+    return check_finite(name, grad)
+
+
+def split_tangent_normal(grad: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared norms of the tangent and normal parts of ``grad``.
+
+    Parameters
+    ----------
+    grad : Tensor, shape [..., d]
+    basis : Tensor, shape [..., d, k]
+        Orthonormal columns spanning ``T_x M`` (leading dims broadcast with ``grad``).
+
+    Returns
+    -------
+    tangent_sq, normal_sq : Tensor, shape [...]
+        ``‖P_T g‖² = ‖Bᵀg‖²`` and ``‖P_N g‖² = ‖g − B Bᵀg‖²``. The normal part is
+        formed explicitly rather than as ``‖g‖² − ‖Bᵀg‖²``, which cancels
+        catastrophically for nearly tangent gradients.
+    """
+    _check_grad("grad", grad)
+    check_basis(basis, grad.shape[-1])
+    basis = basis.to(dtype=grad.dtype, device=grad.device)
+    coords = (grad.unsqueeze(-2) @ basis).squeeze(-2)  # [..., k] = Bᵀg
+    tangent = (basis @ coords.unsqueeze(-1)).squeeze(-1)
+    normal = grad - tangent
+    return coords.square().sum(-1), normal.square().sum(-1)
+
+
+def tangent_fraction(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Tangent fraction ``τ(x) = ‖P_T g‖ / ‖g‖ ∈ [0, 1]`` (companion of Definition 2).
+
+    For a uniformly random direction ``E τ² = k/d``, so ``sqrt(k/d)`` is the
+    chance baseline.
+
+    Parameters
+    ----------
+    grad : Tensor, shape [..., d]
+        Input gradients ``g = ∇f(x)``.
+    basis : Tensor, shape [..., d, k]
+        Orthonormal tangent basis at ``x``; leading dims broadcast with ``grad``.
+
+    Returns
+    -------
+    Tensor, shape [...]
+        ``τ``; **NaN where g = 0** (the direction is undefined), so a zero
+        gradient is never silently averaged in as 0 or 1 — use ``nanmean`` to
+        skip such points deliberately.
+    """
+    tan_sq, nor_sq = split_tangent_normal(grad, basis)
+    total = tan_sq + nor_sq
+    # 0/0 gives NaN on purpose (see Returns).
+    return torch.sqrt(tan_sq / total)
+
+
+def alignment_ratio(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """On-manifold gradient alignment ``A(x) = ‖P_N g‖² / ‖P_T g‖²`` (Definition 2).
+
+    ``f`` is ρ-aligned at ``x`` when ``A(x) ≤ ρ``; smaller is more aligned.
+    Theorem 3.1: ``A(x) = lim_{σ→0} R_N(σ)/R_T(σ)``.
+
+    Parameters
+    ----------
+    grad : Tensor, shape [..., d]
+    basis : Tensor, shape [..., d, k]
+        Orthonormal tangent basis at ``x``; leading dims broadcast with ``grad``.
+
+    Returns
+    -------
+    Tensor, shape [...]
+        ``A``; ``+inf`` where ``P_T g = 0`` exactly but ``P_N g ≠ 0`` (the
+        gradient is purely normal: maximally misaligned), NaN where ``g = 0``.
+        Equivalently ``A = (1 − τ²)/τ²`` with ``τ`` the tangent fraction.
+    """
+    tan_sq, nor_sq = split_tangent_normal(grad, basis)
+    return nor_sq / tan_sq
+
+
+def score_cosine(grad: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity ``⟨g, s⟩ / (‖g‖ ‖s‖)`` between a gradient and a score.
+
+    Parameters
+    ----------
+    grad : Tensor, shape [..., d]
+        Model input gradients (flatten image gradients to ``[n, c·h·w]`` first,
+        so the norm is per example).
+    score : Tensor, shape [..., d]
+        Reference direction, e.g. the exact ``∇ₓ log p(y|x)`` of the data or a
+        (Tweedie) score estimate; leading dims broadcast with ``grad``.
+
+    Returns
+    -------
+    Tensor, shape [...]
+        Cosine in ``[-1, 1]``; NaN where either vector is zero.
+    """
+    _check_grad("grad", grad)
+    _check_grad("score", score)
+    if grad.shape[-1] != score.shape[-1]:
+        raise ValueError(
+            f"grad and score must share the last dimension, got shapes {list(grad.shape)} "
+            f"and {list(score.shape)}"
+        )
+    score = score.to(dtype=grad.dtype, device=grad.device)
+    dot = (grad * score).sum(-1)
+    norms = torch.linalg.vector_norm(grad, dim=-1) * torch.linalg.vector_norm(score, dim=-1)
+    # Clamp only the rounding overshoot; 0/0 stays NaN on purpose.
+    return (dot / norms).clamp(-1.0, 1.0)
