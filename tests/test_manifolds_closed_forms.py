@@ -1,0 +1,79 @@
+"""Closed-form facts of the individual manifolds, checked against independent formulas."""
+
+import math
+
+import pytest
+import torch
+
+from manifold_lab.manifolds import AffineSubspace, Sphere
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_sphere_attributes_and_local_coordinates():
+    s = Sphere(3, 12, radius=2.5, seed=7)
+    assert s.center.shape == (12,) and s.frame.shape == (12, 4) and s.radius == 2.5
+    assert s.center.dtype == torch.float64 and s.frame.dtype == torch.float64
+    x = s.sample(50, generator=_gen(), dtype=torch.float64)
+    # |x - c| = r and x - c lies in the frame's span: checked without the class's own projections.
+    centred = x - s.center
+    torch.testing.assert_close(centred.norm(dim=-1), torch.full((50,), 2.5, dtype=torch.float64))
+    coef = torch.linalg.lstsq(s.frame, centred.T).solution
+    torch.testing.assert_close(s.frame @ coef, centred.T)
+    torch.testing.assert_close(s.from_local(s.to_local(x)), x)
+
+
+def test_sphere_nearest_point_and_distance_match_geometry():
+    s = Sphere(2, 6, radius=1.5, seed=1)
+    x = torch.randn(20, 6, generator=_gen(1), dtype=torch.float64) + s.center
+    centred = x - s.center
+    in_plane = s.frame @ (s.frame.T @ centred.T)
+    out_plane = centred.T - in_plane
+    expected_dist = torch.sqrt(out_plane.square().sum(0) + (in_plane.norm(dim=0) - 1.5) ** 2)
+    torch.testing.assert_close(s.distance(x), expected_dist)
+    near = s.nearest_point(x)
+    torch.testing.assert_close((near - x).norm(dim=-1), expected_dist)
+    assert s.distance(near).max() < 1e-12
+
+
+def test_sphere_uniform_measure_moments():
+    # Uniform on S^k: E[u] = 0 and E[u u^T] = I/(k+1) in local coordinates; with n draws the
+    # standard error of each entry is <= 1/sqrt(n), so 5/sqrt(n) is a 5-sigma bound.
+    k, n = 2, 20000
+    s = Sphere(k, 5, radius=1.0, seed=2)
+    u = s.to_local(s.sample(n, generator=_gen(3), dtype=torch.float64))
+    bound = 5 / math.sqrt(n)
+    assert u.mean(0).abs().max() < bound
+    assert (u.T @ u / n - torch.eye(k + 1, dtype=torch.float64) / (k + 1)).abs().max() < bound
+
+
+def test_affine_from_frame_spans_given_directions():
+    q = torch.linalg.qr(torch.randn(9, 4, generator=_gen(4), dtype=torch.float64)).Q
+    offset = torch.randn(9, generator=_gen(5), dtype=torch.float64)
+    a = AffineSubspace.from_frame(q, offset)
+    assert a.intrinsic_dim == 4 and a.ambient_dim == 9
+    # Same subspace: the offset moved only along the frame, and the frame is q itself.
+    torch.testing.assert_close(a.frame, q)
+    resid = (a.offset - offset) - q @ (q.T @ (a.offset - offset))
+    assert resid.abs().max() < 1e-12
+    assert (q.T @ a.offset).abs().max() < 1e-12
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: Sphere(3, 3), "intrinsic_dim must be < ambient_dim"),
+    (lambda: Sphere(2, 10, radius=0.0), "radius"),
+    (lambda: Sphere(2, 10, radius=-1.0), "radius"),
+    (lambda: AffineSubspace(5, 5), "intrinsic_dim must be < ambient_dim"),
+    (lambda: AffineSubspace(0, 5), "intrinsic_dim"),
+    (lambda: AffineSubspace.from_frame(torch.ones(5, 2)), "orthonormal"),
+    (lambda: Sphere(2, 6).tangent_basis(torch.zeros(4, 5)), r"\[\.\.\., 6\]"),
+    (lambda: Sphere(2, 6).tangent_basis(torch.full((6,), float("nan"))), "NaN"),
+    (lambda: Sphere(2, 6).tangent_basis(Sphere(2, 6).center.float() + 5.0), "lie off the Sphere"),
+    (lambda: Sphere(2, 6).tangent_basis(Sphere(2, 6).center, max_distance=math.inf), "centre"),
+])
+def test_bad_input_is_one_line_value_error(call, match):
+    with pytest.raises(ValueError, match=match) as info:
+        call()
+    assert "\n" not in str(info.value)
