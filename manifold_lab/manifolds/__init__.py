@@ -4,14 +4,32 @@ Public classes (DESIGN.md, "Public API"):
 
 - ``Manifold``: the abstract interface (``ambient_dim``, ``intrinsic_dim``,
   ``sample``, ``tangent_basis``, ``project_tangent``, ``project_normal``,
-  ``nearest_point``/``distance`` where a closed form exists);
-- ``AffineSubspace``, ``Sphere``: closed-form manifolds placed in ``R^d`` by a
-  seeded random isometry and offset (``Embedding``).
+  ``nearest_point``/``distance`` where a closed form exists, ``transformed``);
+- ``AffineSubspace``, ``Sphere``, ``Torus``, ``SwissRoll``: closed-form manifolds
+  placed in ``R^d`` by a seeded random isometry and offset (``Embedding``);
+- ``ImmersedManifold``: the image of any differentiable map (an MLP, a decoder),
+  tangent spaces from its forward-mode Jacobian (``tangent_basis_at(z)``);
+- ``Product``: direct sum in mutually orthogonal subspaces (signal (+) distractor).
 """
 
 from manifold_lab.manifolds._embedding import Embedding
 from manifold_lab.manifolds.affine import AffineSubspace
 from manifold_lab.manifolds.base import Manifold
+from manifold_lab.manifolds.immersed import ImmersedManifold, forward_jacobian, orthonormal_span
+from manifold_lab.manifolds.product import Product
 from manifold_lab.manifolds.sphere import Sphere
+from manifold_lab.manifolds.swiss_roll import SwissRoll
+from manifold_lab.manifolds.torus import Torus
 
-__all__ = ["Manifold", "Embedding", "AffineSubspace", "Sphere"]
+__all__ = [
+    "Manifold",
+    "Embedding",
+    "AffineSubspace",
+    "Sphere",
+    "Torus",
+    "SwissRoll",
+    "ImmersedManifold",
+    "Product",
+    "forward_jacobian",
+    "orthonormal_span",
+]

@@ -147,5 +147,16 @@ class Manifold(ABC):
             "use a manifold with one (AffineSubspace, Sphere, Torus, Product of those)"
         )
 
+    def transformed(self, rotation: torch.Tensor, shift: torch.Tensor | None = None) -> "Manifold":
+        """The image of ``M`` under the isometry ``x -> rotation @ x + shift``.
+
+        Parameters
+        ----------
+        rotation : Tensor, shape [d, d]
+            Orthogonal matrix.
+        shift : Tensor, shape [d], optional
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement transformed()")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(intrinsic_dim={self.intrinsic_dim}, ambient_dim={self.ambient_dim})"
