@@ -1,0 +1,24 @@
+"""Exact labelled distributions: densities, scores and posteriors in closed form.
+
+- :class:`Distribution` — the abstract interface (``sample``, ``class_log_prob``,
+  ``log_prob``, ``log_posterior``, ``score``, ``class_score``, ``posterior_grad``).
+- :class:`GaussianSignalDistractor` / :class:`LinearSignalDistractor` — Gaussian
+  signal–distractor data in complementary subspaces (Theorem 3.2).
+- :class:`VonMisesFisherMixture` — vMF classes on a k-sphere plus Gaussian noise.
+- :class:`MaskedImageSignalDistractor` — signal and distractor pixels of an image.
+"""
+
+from manifold_lab.data.base import ClassTerms, Distribution
+from manifold_lab.data.gaussian_signal_distractor import GaussianSignalDistractor, LinearSignalDistractor
+from manifold_lab.data.masked_images import MaskedImageSignalDistractor, central_square_mask
+from manifold_lab.data.vmf_mixture import VonMisesFisherMixture
+
+__all__ = [
+    "ClassTerms",
+    "Distribution",
+    "GaussianSignalDistractor",
+    "LinearSignalDistractor",
+    "MaskedImageSignalDistractor",
+    "central_square_mask",
+    "VonMisesFisherMixture",
+]

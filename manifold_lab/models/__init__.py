@@ -1,0 +1,1 @@
+from manifold_lab.models.bayes import BayesOptimalClassifier  # noqa: F401
