@@ -54,11 +54,19 @@ def test_affine_from_frame_spans_given_directions():
     offset = torch.randn(9, generator=_gen(5), dtype=torch.float64)
     a = AffineSubspace.from_frame(q, offset)
     assert a.intrinsic_dim == 4 and a.ambient_dim == 9
-    # Same subspace: the offset moved only along the frame, and the frame is q itself.
     torch.testing.assert_close(a.frame, q)
-    resid = (a.offset - offset) - q @ (q.T @ (a.offset - offset))
-    assert resid.abs().max() < 1e-12
-    assert (q.T @ a.offset).abs().max() < 1e-12
+    torch.testing.assert_close(a.offset, offset)
+    # Samples are offset + q z with z ~ N(0, I): their coordinates along q have mean 0, variance 1
+    # (5-sigma bounds for 4000 draws: mean 5/sqrt(n), variance 5 sqrt(2/n)).
+    z = (a.sample(4000, generator=_gen(6), dtype=torch.float64) - offset) @ q
+    assert z.mean(0).abs().max() < 5 / math.sqrt(4000)
+    assert (z.var(0) - 1).abs().max() < 5 * math.sqrt(2 / 4000)
+
+
+def test_seeded_affine_offset_is_the_point_nearest_the_origin():
+    a = AffineSubspace(3, 7, seed=11)
+    assert (a.frame.T @ a.offset).abs().max() < 1e-12
+    assert a.offset.norm() > 0.1
 
 
 @pytest.mark.parametrize("call, match", [

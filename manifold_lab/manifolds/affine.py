@@ -28,8 +28,9 @@ class AffineSubspace(EmbeddedManifold):
     frame : Tensor, shape [d, k]
         Orthonormal float64 basis of the direction space; ``T_x M = range(F)`` everywhere.
     offset : Tensor, shape [d]
-        float64 point of ``M``; made orthogonal to ``range(F)``, so it is the point
-        of ``M`` nearest the origin.
+        float64 point of ``M``, the centre of the sampling measure. For a seeded
+        subspace it is orthogonal to ``range(F)`` (the point of ``M`` nearest the
+        origin).
 
     Notes
     -----
@@ -53,14 +54,14 @@ class AffineSubspace(EmbeddedManifold):
         frame : Tensor, shape [d, k]
             Orthonormal columns (e.g. signal and distractor directions side by side), ``k < d``.
         offset : Tensor, shape [d], optional
-            A point of the subspace (default: the origin). Its component along
-            ``range(frame)`` is dropped, which leaves the subspace unchanged.
+            A point of the subspace and centre of the sampling measure (default:
+            the origin); kept as given.
         """
         if not isinstance(frame, torch.Tensor) or frame.ndim != 2:
             raise ValueError("frame must be a 2-D tensor of shape [d, k] with orthonormal columns")
         check_dims(frame.shape[1], frame.shape[0])
         out = cls.__new__(cls)
-        EmbeddedManifold.__init__(out, _canonical(Embedding(frame, offset)), frame.shape[1], None)
+        EmbeddedManifold.__init__(out, Embedding(frame, offset), frame.shape[1], None)
         return out
 
     @property
@@ -91,11 +92,6 @@ class AffineSubspace(EmbeddedManifold):
         v = check_points("v", v, self.ambient_dim)
         frame, _ = self._embedding.cast(v.dtype, v.device)
         return ((v @ frame) @ frame.T).expand(torch.broadcast_shapes(x.shape, v.shape))
-
-    def transformed(self, rotation, shift=None):
-        out = super().transformed(rotation, shift)
-        out._embedding = _canonical(out._embedding)
-        return out
 
 
 def _canonical(emb: Embedding) -> Embedding:
