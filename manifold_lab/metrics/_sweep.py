@@ -106,18 +106,18 @@ def perturbation_sweep(
     for i0 in range(0, n, block):
         i1 = min(n, i0 + block)
         b = i1 - i0
-        draws = torch.stack(
-            [torch.randn(half, D, generator=generator, dtype=dtype, device=device) for _ in range(b)]
-        )
+        draws = torch.empty(b, M, D, dtype=dtype, device=device)
+        for j in range(b):
+            torch.randn(half, D, generator=generator, dtype=dtype, device=device, out=draws[j, :half])
         if antithetic:
-            draws = torch.cat([draws, -draws], dim=1)  # pair j ↔ j + M/2
+            torch.neg(draws[:, :half], out=draws[:, half:])  # pair j ↔ j + M/2
         B = basis if shared else basis[i0:i1]
-        tangent = (draws @ B) @ B.transpose(-1, -2)  # [b, M, D]: u_T = B(Bᵀu)
-        normal = draws - tangent
+        dirs = torch.empty(2, b, M, D, dtype=dtype, device=device)
+        torch.matmul(draws @ B, B.transpose(-1, -2), out=dirs[0])  # u_T = B(Bᵀu), batched
+        torch.sub(draws, dirs[0], out=dirs[1])  # u_N = u − u_T
+        del draws
         if unit:
-            tangent = tangent / torch.linalg.vector_norm(tangent, dim=-1, keepdim=True)
-            normal = normal / torch.linalg.vector_norm(normal, dim=-1, keepdim=True)
-        dirs = torch.stack([tangent, normal])  # [2, b, M, D]
+            dirs /= torch.linalg.vector_norm(dirs, dim=-1, keepdim=True)
         if probe is not None:
             lin[:, i0:i1] = (dirs * probe[i0:i1].unsqueeze(1)).sum(-1)
         dirs = dirs.reshape(2 * b * M, D)
@@ -125,7 +125,8 @@ def perturbation_sweep(
         for g0 in range(0, 2 * b * M, group_rows):
             g1 = min(2 * b * M, g0 + group_rows)
             pts = i0 + (torch.arange(g0, g1, device=device) // M) % b
-            inputs = flat[pts].unsqueeze(1) + scales.view(1, S, 1) * dirs[g0:g1].unsqueeze(1)
+            # x_i + s·v for every scale in one fused pass: [G, S, D].
+            inputs = torch.addcmul(flat[pts].unsqueeze(1), scales.view(1, S, 1), dirs[g0:g1].unsqueeze(1))
             rows = pts.repeat_interleave(S)
             out = call_scalar(fn, inputs.reshape(-1, *x.shape[1:]), rows)
             if out.shape[0] != rows.shape[0]:

@@ -1,15 +1,20 @@
 """Theorem 3.1 checked numerically: ``R_N(σ)/R_T(σ) → A(x)`` as ``σ → 0``.
 
 For every σ the table reports the Monte-Carlo ratio ``R̂_N/R̂_T`` of
-Definition 1 beside the exact alignment ``A(x) = ‖P_N g‖²/‖P_T g‖²``
+Definition 1 beside the exact alignment ``A = ‖P_N g‖²/‖P_T g‖²``
 (Definition 2, ``g = ∇f(x)`` by autograd), their relative error with its
 Monte-Carlo standard error, and the *Taylor error*: the relative deviation of
-the ratio from the first-order ratio ``Â = Σ_m (gᵀu_N)² / Σ_m (gᵀu_T)²`` built
+the ratio from the first-order ratio ``Â = Σ (gᵀu_N)² / Σ (gᵀu_T)²`` built
 from the same draws. With antithetic draws (``±u``) the odd terms cancel in
 every pair, so ``R̂_P(σ) = σ² Q₂ + σ⁴ Q₄ + …`` exactly for the sampled draws
 and the Taylor error is ``O(σ²)`` with no Monte-Carlo floor; the relative
-error against the exact ``A(x)`` instead levels off at the Monte-Carlo noise
-(about ``2/√M`` per point: each ``Q₂`` is a mean of ``M`` scaled χ²₁ values).
+error against the exact ``A`` instead levels off at the Monte-Carlo noise
+(about ``2/√M`` for one point: each ``Q₂`` is a mean of ``M`` scaled χ²₁ values).
+
+Over several points the table is *pooled* — ``R_N/R_T`` is the ratio of the
+point-averaged ``R``'s (as :attr:`ManifoldRobustness.ratio`) and ``A`` is
+``Σ_i ‖P_N g_i‖² / Σ_i ‖P_T g_i‖²``, its σ → 0 limit (Theorem 3.1 summed over
+points) — and a per-point column gives the median of the pointwise errors.
 """
 
 from __future__ import annotations
@@ -21,25 +26,25 @@ from typing import Callable, Sequence
 import torch
 
 from manifold_lab.metrics._sweep import draw_units
-from manifold_lab.metrics.alignment import alignment_ratio
+from manifold_lab.metrics.alignment import split_tangent_normal
 from manifold_lab.metrics.gradients import scalar_gradient
 from manifold_lab.metrics.robustness import robustness_values
 
 __all__ = ["Theorem31Table", "theorem_3_1_table", "COLUMNS"]
 
 #: Columns of every row, in display order.
-COLUMNS = ("sigma", "R_T", "R_N", "ratio", "A", "abs_err", "rel_err", "rel_err_stderr", "taylor_rel_err")
+COLUMNS = ("sigma", "R_T", "R_N", "ratio", "A", "rel_err", "rel_err_stderr", "taylor_rel_err", "point_rel_err_median")
 
 _DOC_COLUMNS = {
     "sigma": "noise level σ",
-    "R_T": "mean over points of R̂_T(σ) (Def. 1)",
-    "R_N": "mean over points of R̂_N(σ)",
-    "ratio": "mean over points of R̂_N/R̂_T",
-    "A": "mean over points of the exact A(x) (Def. 2)",
-    "abs_err": "mean over points of |R̂_N/R̂_T − A|",
-    "rel_err": "mean over points of (R̂_N/R̂_T)/A − 1 (NaN if some A = 0)",
-    "rel_err_stderr": "Monte-Carlo standard error of rel_err (delta method, points fixed)",
-    "taylor_rel_err": "mean over points of |(R̂_N/R̂_T)/Â − 1|, Â the same-draw first-order ratio",
+    "R_T": "R̂_T(σ), mean over points and draws (Def. 1)",
+    "R_N": "R̂_N(σ), mean over points and draws",
+    "ratio": "R_N / R_T (pooled over points)",
+    "A": "exact Σ‖P_N g‖² / Σ‖P_T g‖² over points (Def. 2; A(x) for one point)",
+    "rel_err": "ratio / A − 1 (inf/NaN when A = 0)",
+    "rel_err_stderr": "Monte-Carlo standard error of rel_err (delta method, points held fixed)",
+    "taylor_rel_err": "|ratio / Â − 1|, Â = Σ(gᵀu_N)²/Σ(gᵀu_T)² over the same draws: O(σ²), no MC floor",
+    "point_rel_err_median": "median over points of |R̂_N/R̂_T / A(x_i) − 1|",
 }
 
 
@@ -52,7 +57,7 @@ class Theorem31Table:
     rows : list of dict
         Keys :data:`COLUMNS` (plain floats); meanings in :meth:`to_markdown`.
     alignment : Tensor, shape [n]
-        Exact ``A(x_i)``.
+        Exact per-point ``A(x_i)``.
     ratio_per_point : Tensor, shape [n, S]
         ``R̂_N/R̂_T`` per point and σ.
     n_samples : int
@@ -113,19 +118,24 @@ class Theorem31Table:
         }
 
 
-def _ratio_delta_var(units: torch.Tensor) -> torch.Tensor:
-    """Delta-method variance of ``mean(a)/mean(b)`` from ``units [2, n, m, S]`` (b = tangent, a = normal).
+def _pooled_ratio_var(units: torch.Tensor) -> torch.Tensor:
+    """Delta-method variance of the pooled ratio ``R̄_N / R̄_T``, shape [S].
 
-    ``Var(ā/b̄) ≈ (Var a / b̄² − 2 ā Cov(a,b) / b̄³ + ā² Var b / b̄⁴) / m``.
+    ``units [2, n, m, S]`` (index 0 tangent ``b``, 1 normal ``a``) are
+    independent Monte-Carlo units per point; with the points held fixed,
+    ``Var R̄_N = Σ_i Var(a_i)/(m n²)`` (and likewise the covariance), and
+    ``Var(R̄_N/R̄_T) ≈ Var R̄_N / R̄_T² − 2 R̄_N Cov / R̄_T³ + R̄_N² Var R̄_T / R̄_T⁴``.
     """
     b, a = units[0], units[1]
-    m = units.shape[2]
-    mb, ma = b.mean(1), a.mean(1)
+    n, m = a.shape[0], a.shape[1]
     if m < 2:
-        return torch.full_like(ma, float("nan"))
-    va, vb = a.var(1), b.var(1)
-    cov = ((a - ma.unsqueeze(1)) * (b - mb.unsqueeze(1))).sum(1) / (m - 1)
-    return (va / mb**2 - 2 * ma * cov / mb**3 + ma**2 * vb / mb**4) / m
+        return torch.full_like(a[0, 0], float("nan"))
+    ma, mb = a.mean(1), b.mean(1)  # [n, S]
+    va = a.var(1).sum(0) / (m * n * n)
+    vb = b.var(1).sum(0) / (m * n * n)
+    cov = ((a - ma.unsqueeze(1)) * (b - mb.unsqueeze(1))).sum(1).sum(0) / ((m - 1) * m * n * n)
+    RN, RT = ma.mean(0), mb.mean(0)
+    return va / RT**2 - 2 * RN * cov / RT**3 + RN**2 * vb / RT**4
 
 
 def theorem_3_1_table(
@@ -173,33 +183,36 @@ def theorem_3_1_table(
         f, x, basis, sigmas, n_samples=n_samples, generator=generator,
         chunk_size=chunk_size, antithetic=antithetic, probe=g,
     )
-    A = alignment_ratio(g, basis.to(g))
-    if bool(torch.isinf(A).any()) or bool(torch.isnan(A).any()):
-        bad = torch.nonzero(~torch.isfinite(A)).flatten().tolist()
+    tan_sq, nor_sq = split_tangent_normal(g, basis.to(g))
+    if bool((tan_sq == 0).any()):
+        bad = torch.nonzero(tan_sq == 0).flatten().tolist()
         raise ValueError(
             f"the tangent gradient P_T ∇f is zero at point(s) {bad[:10]}: Theorem 3.1 needs P_T ∇f ≠ 0"
         )
+    A_point = nor_sq / tan_sq
+    A = nor_sq.sum() / tan_sq.sum()
     units = draw_units(values, antithetic)  # [2, n, m, S]
-    R_T, R_N = units[0].mean(1), units[1].mean(1)  # [n, S]
+    R_pt = units.mean(2)  # [2, n, S]
+    R_T, R_N = R_pt[0].mean(0), R_pt[1].mean(0)  # [S]
     ratio = R_N / R_T
-    A_col = A.unsqueeze(1)
-    rel = ratio / A_col - 1
-    rel_se = _ratio_delta_var(units).sqrt() / A_col
-    lin_sq = lin.square().sum(2)  # [2, n]
-    A_hat = (lin_sq[1] / lin_sq[0]).unsqueeze(1)
-    taylor = (ratio / A_hat - 1).abs()
-    n = x.shape[0]
+    rel_se = _pooled_ratio_var(units).sqrt() / A
+    lin_sq = lin.square().sum((1, 2))  # [2]: pooled Σ (gᵀu_T)², Σ (gᵀu_N)²
+    A_hat = lin_sq[1] / lin_sq[0]
+    ratio_pt = R_pt[1] / R_pt[0]  # [n, S]
+    point_err = (ratio_pt / A_point.unsqueeze(1) - 1).abs()
     rows = []
     for s in range(sig.shape[0]):
         rows.append({
             "sigma": float(sig[s]),
-            "R_T": float(R_T[:, s].mean()),
-            "R_N": float(R_N[:, s].mean()),
-            "ratio": float(ratio[:, s].mean()),
-            "A": float(A.mean()),
-            "abs_err": float((ratio[:, s] - A).abs().mean()),
-            "rel_err": float(rel[:, s].mean()),
-            "rel_err_stderr": float(rel_se[:, s].square().sum().sqrt() / n),
-            "taylor_rel_err": float(taylor[:, s].mean()),
+            "R_T": float(R_T[s]),
+            "R_N": float(R_N[s]),
+            "ratio": float(ratio[s]),
+            "A": float(A),
+            "rel_err": float(ratio[s] / A - 1),
+            "rel_err_stderr": float(rel_se[s]),
+            "taylor_rel_err": float((ratio[s] / A_hat - 1).abs()),
+            "point_rel_err_median": float(point_err[:, s].median()),
         })
-    return Theorem31Table(rows=rows, alignment=A, ratio_per_point=ratio, n_samples=n_samples, antithetic=antithetic)
+    return Theorem31Table(
+        rows=rows, alignment=A_point, ratio_per_point=ratio_pt, n_samples=n_samples, antithetic=antithetic
+    )
