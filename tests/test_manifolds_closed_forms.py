@@ -85,3 +85,46 @@ def test_bad_input_is_one_line_value_error(call, match):
     with pytest.raises(ValueError, match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+# Sampling measures: the probability integral transform of each sampled parameter through its exact
+# CDF must be Uniform(0, 1). The generator is fixed, so the KS p-value is a fixed number; 1e-3 is the
+# level at which a correct sampler would fail one seed in a thousand.
+KS_LEVEL = 1e-3
+
+
+def test_torus_area_measure():
+    from scipy import stats
+
+    from manifold_lab.manifolds import Torus
+
+    big, small = 2.0, 0.9
+    t = Torus(5, radii=(big, small), seed=3)
+    y = (t.sample(20000, generator=_gen(8), dtype=torch.float64) - t.center) @ t.frame
+    theta = torch.atan2(y[:, 1], y[:, 0]) % (2 * math.pi)
+    phi = torch.atan2(y[:, 2], y[:, :2].norm(dim=-1) - big) % (2 * math.pi)
+    # Area density of phi is (1 + (r/R) cos phi) / (2 pi): CDF (phi + (r/R) sin phi) / (2 pi).
+    cdf_phi = (phi + small / big * torch.sin(phi)) / (2 * math.pi)
+    assert stats.kstest(cdf_phi.numpy(), "uniform").pvalue > KS_LEVEL
+    assert stats.kstest((theta / (2 * math.pi)).numpy(), "uniform").pvalue > KS_LEVEL
+    # The parametrisation-uniform law (phi uniform) must be rejected: the test has power.
+    assert stats.kstest((phi / (2 * math.pi)).numpy(), "uniform").pvalue < KS_LEVEL
+
+
+def test_swiss_roll_area_measure():
+    from scipy import stats
+
+    from manifold_lab.manifolds import SwissRoll
+
+    r = SwissRoll(4, seed=5)
+    y = (r.sample(20000, generator=_gen(9), dtype=torch.float64) - r.center) @ r.frame
+    t, h = torch.hypot(y[:, 0], y[:, 2]), y[:, 1]
+
+    def arc(s):  # arc length of (s cos s, s sin s), written out independently
+        return 0.5 * (s * torch.sqrt(1 + s * s) + torch.asinh(s))
+
+    lo, hi = (arc(torch.tensor(v, dtype=torch.float64)) for v in r.t_range)
+    assert stats.kstest(((arc(t) - lo) / (hi - lo)).numpy(), "uniform").pvalue > KS_LEVEL
+    assert stats.kstest((h / r.height).numpy(), "uniform").pvalue > KS_LEVEL
+    t0, t1 = r.t_range
+    assert stats.kstest(((t - t0) / (t1 - t0)).numpy(), "uniform").pvalue < KS_LEVEL
