@@ -20,7 +20,7 @@ import torch
 
 from manifold_lab._validation import check_finite
 
-__all__ = ["Embedding", "OFFSET_SCALE", "FRAME_TOL"]
+__all__ = ["Embedding", "OFFSET_SCALE", "FRAME_TOL", "FRAME_EXACT_TOL"]
 
 #: Expected norm of a random offset: ``c ~ N(0, OFFSET_SCALE^2 I_d / d)``, so
 #: ``E|c|^2 = OFFSET_SCALE^2`` whatever ``d`` is (the manifold is not centred at
@@ -31,6 +31,10 @@ OFFSET_SCALE = 1.0
 #: for a float32 frame (rounding ~1e-7 per entry, summed over ``d`` terms), tight
 #: enough to reject a frame that was never orthonormalised.
 FRAME_TOL = 1e-4
+
+#: Frames already orthonormal to float64 rounding (a few ulps, summed over ``d``) are kept
+#: bit-for-bit, so e.g. a coordinate-block frame stays exactly 0/1.
+FRAME_EXACT_TOL = 1e-13
 
 
 def _seeded_generator(seed: int) -> torch.Generator:
@@ -47,9 +51,9 @@ class Embedding:
     Parameters
     ----------
     frame : Tensor, shape [d, m]
-        Orthonormal columns (checked to ``FRAME_TOL``, then polished to float64
-        orthonormality by the polar factor ``U V^T`` of its SVD, the nearest
-        orthonormal frame).
+        Orthonormal columns (checked to ``FRAME_TOL``; a frame coarser than
+        ``FRAME_EXACT_TOL``, e.g. float32, is polished to float64 orthonormality
+        by the polar factor ``U V^T`` of its SVD, the nearest orthonormal frame).
     offset : Tensor, shape [d], optional
         Image of ``y = 0``; zero by default.
     """
@@ -63,8 +67,10 @@ class Embedding:
         if gram_err > FRAME_TOL:
             raise ValueError(f"frame columns must be orthonormal (max |F^T F - I| = {gram_err:.2e} > "
                              f"{FRAME_TOL}); orthonormalise it, e.g. torch.linalg.qr(frame).Q")
-        u, _, vh = torch.linalg.svd(frame, full_matrices=False)
-        self.frame = u @ vh
+        if gram_err > FRAME_EXACT_TOL:
+            u, _, vh = torch.linalg.svd(frame, full_matrices=False)
+            frame = u @ vh
+        self.frame = frame
         d = frame.shape[0]
         if offset is None:
             offset = torch.zeros(d, dtype=torch.float64)
