@@ -11,7 +11,8 @@ Evaluation order and memory: the (direction, point, draw) triples are called
 *groups*; a forward call takes whole groups × all scales, i.e. at most
 ``chunk_size`` rows rounded to a multiple of ``len(scales)``. Points are
 processed in blocks so that one block's draws fill about one call; the noise
-of a block (``2·b·M·D`` numbers) is never larger than one call's inputs.
+of a block (``2·b·M·D`` numbers) is no larger than one call's inputs, except
+that a block holds at least one point (``2·M·D`` numbers for ``M`` draws).
 Draws are generated point by point, so the numbers do not depend on
 ``chunk_size``.
 """
