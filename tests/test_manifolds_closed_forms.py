@@ -128,3 +128,21 @@ def test_swiss_roll_area_measure():
     assert stats.kstest((h / r.height).numpy(), "uniform").pvalue > KS_LEVEL
     t0, t1 = r.t_range
     assert stats.kstest(((t - t0) / (t1 - t0)).numpy(), "uniform").pvalue < KS_LEVEL
+
+
+def test_product_mask_construction_places_factors_in_coordinate_blocks():
+    from manifold_lab.manifolds import Product
+
+    sphere, affine = Sphere(2, 4, seed=1), AffineSubspace(2, 5, seed=2)
+    p = Product([sphere, affine], 12)
+    assert p.intrinsic_dim == 4 and p.ambient_dim == 12
+    x = p.sample(6, generator=_gen(0), dtype=torch.float64)
+    # Coordinates 0-3 hold the sphere, 4-8 the affine factor, 9-11 are zero (exactly).
+    assert torch.equal(x[:, 9:], torch.zeros(6, 3, dtype=torch.float64))
+    torch.testing.assert_close((x[:, :4] - sphere.center).norm(dim=-1), torch.ones(6, dtype=torch.float64))
+    basis = p.tangent_basis(x)
+    assert torch.equal(basis[:, 4:, :2], torch.zeros(6, 8, 2, dtype=torch.float64))
+    assert torch.equal(basis[:, :4, 2:], torch.zeros(6, 4, 2, dtype=torch.float64))
+    torch.testing.assert_close(basis[:, 4:9, 2:], affine.frame.expand(6, 5, 2))
+    parts = p.split(x)
+    torch.testing.assert_close(p.combine(parts), x)
