@@ -6,15 +6,19 @@ in closed form. Everything the rest of the project needs follows from two
 quantities per class, which subclasses provide through :meth:`Distribution._terms`:
 
     log p(x | c)         = L0(x) + L_c(x)
-    grad_x log p(x | c)  = G0(x) + G_c(x)
+    grad_x log p(x | c)  = G0(x) + B g_c(x)
 
-where ``L0, G0`` are shared by all classes and ``L_c, G_c`` are class-specific.
+where ``L0, G0`` are shared by all classes, ``L_c`` and the coefficients ``g_c`` (in a
+fixed ``[d, m]`` basis ``B`` of the directions the classes differ along) are
+class-specific.
 The split is what makes posteriors exact in floating point: the Bayes posterior
 ``log p(c | x) = log_softmax_c(L_c + log pi_c)`` and its gradient
-``grad_x log p(y | x) = G_y - sum_c p(c | x) G_c`` never form the (possibly huge,
+``grad_x log p(y | x) = B (g_y - sum_c p(c | x) g_c)`` never form the (possibly huge,
 e.g. ``|x - m|^2 / (2 sigma^2)``) shared terms, so they cannot lose precision to
-their cancellation, and a shared term that is infinite in extent (an arbitrarily
-large distractor) leaves them untouched (Theorem 3.2).
+their cancellation, a shared term that is infinite in extent (an arbitrarily
+large distractor) leaves them untouched (Theorem 3.2), and the classes are
+combined in the coefficients before ``B`` maps them to ``R^d``, so directions
+orthogonal to ``B`` get nothing but ``B``'s own rounding.
 """
 
 from __future__ import annotations
@@ -44,13 +48,17 @@ class ClassTerms(NamedTuple):
     shared_log : Tensor, shape [...]
     class_log : Tensor, shape [..., C]
     shared_score : Tensor, shape [..., d] or None (when scores were not requested)
-    class_score : Tensor, shape [..., C, d] or None
+    class_coef : Tensor, shape [..., C, m] or None
+        Class-specific score coefficients ``g_c`` in the basis ``class_basis``.
+    class_basis : Tensor, shape [d, m] or None
+        ``B``; the class-specific score is ``class_coef @ class_basis.T``.
     """
 
     shared_log: torch.Tensor
     class_log: torch.Tensor
-    shared_score: torch.Tensor | None
-    class_score: torch.Tensor | None
+    shared_score: torch.Tensor | None = None
+    class_coef: torch.Tensor | None = None
+    class_basis: torch.Tensor | None = None
 
 
 def uniform_or_given_log_prior(n_classes: int, class_probs: Sequence[float] | None) -> torch.Tensor:
@@ -174,18 +182,18 @@ class Distribution(abc.ABC):
         return torch.log_softmax(t.class_log + self._prior_like(t.class_log), dim=-1)
 
     def class_score(self, x: torch.Tensor) -> torch.Tensor:
-        """``grad_x log p(x | y = c) = G0 + G_c``: ``[..., d]`` -> ``[..., C, d]``."""
+        """``grad_x log p(x | y = c) = G0 + B g_c``: ``[..., d]`` -> ``[..., C, d]``."""
         t = self._terms(self._check_x(x), with_score=True)
-        return t.shared_score.unsqueeze(-2) + t.class_score
+        return t.shared_score.unsqueeze(-2) + t.class_coef @ t.class_basis.T
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
-        """``grad_x log p(x) = G0 + sum_c p(c | x) G_c``: ``[..., d]`` -> ``[..., d]``."""
+        """``grad_x log p(x) = G0 + B sum_c p(c | x) g_c``: ``[..., d]`` -> ``[..., d]``."""
         t = self._terms(self._check_x(x), with_score=True)
         post = torch.softmax(t.class_log + self._prior_like(t.class_log), dim=-1)
-        return t.shared_score + (post.unsqueeze(-1) * t.class_score).sum(-2)
+        return t.shared_score + (post.unsqueeze(-1) * t.class_coef).sum(-2) @ t.class_basis.T
 
     def posterior_grad(self, x: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
-        """``grad_x log p(y | x) = G_y - sum_c p(c | x) G_c`` (= class_score[y] - score).
+        """``grad_x log p(y | x) = B (g_y - sum_c p(c | x) g_c)`` (= class_score[y] - score).
 
         Parameters
         ----------
@@ -199,15 +207,18 @@ class Distribution(abc.ABC):
         t = self._terms(self._check_x(x), with_score=True)
         post = torch.softmax(t.class_log + self._prior_like(t.class_log), dim=-1)
         y = self._check_labels(y, x)
-        idx = y.expand(x.shape[:-1])[..., None, None].expand(*x.shape[:-1], 1, x.shape[-1])
-        own = torch.gather(t.class_score, -2, idx).squeeze(-2)
-        return own - (post.unsqueeze(-1) * t.class_score).sum(-2)
+        m = t.class_coef.shape[-1]
+        coef = t.class_coef.expand(*x.shape[:-1], self.n_classes, m)
+        idx = y.expand(x.shape[:-1])[..., None, None].expand(*x.shape[:-1], 1, m)
+        own = torch.gather(coef, -2, idx).squeeze(-2)
+        return (own - (post.unsqueeze(-1) * coef).sum(-2)) @ t.class_basis.T
 
     def posterior_grads(self, x: torch.Tensor) -> torch.Tensor:
         """``grad_x log p(c | x)`` for every class: ``[..., d]`` -> ``[..., C, d]``."""
         t = self._terms(self._check_x(x), with_score=True)
         post = torch.softmax(t.class_log + self._prior_like(t.class_log), dim=-1)
-        return t.class_score - (post.unsqueeze(-1) * t.class_score).sum(-2, keepdim=True)
+        mean = (post.unsqueeze(-1) * t.class_coef).sum(-2, keepdim=True)
+        return (t.class_coef - mean) @ t.class_basis.T
 
     # ---- helpers -----------------------------------------------------------------
     def _prior_like(self, ref: torch.Tensor) -> torch.Tensor:

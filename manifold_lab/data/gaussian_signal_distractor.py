@@ -164,24 +164,25 @@ class LinearSignalDistractor(Distribution):
                               + w_perp.square().sum(-1) / v_n) - log_norm)
         class_log = (a @ means.T - 0.5 * means.square().sum(-1)) / v_s
         if not with_score:
-            return ClassTerms(shared_log, class_log, None, None)
+            return ClassTerms(shared_log, class_log)
         shared_score = -(a @ s.T) / v_s - (b @ dd.T) / v_d - w_perp / v_n
-        class_score = (means @ s.T / v_s).expand(*x.shape[:-1], self.n_classes, d)
-        return ClassTerms(shared_log, class_log, shared_score, class_score)
+        class_coef = (means / v_s).expand(*x.shape[:-1], self.n_classes, ks)
+        return ClassTerms(shared_log, class_log, shared_score, class_coef, s)
 
     def _sample(self, n, generator, dtype, device, on_manifold):
-        kw = dict(dtype=dtype, device=device)
+        # Drawn in float64 and cast, so one generator state gives the same points in
+        # every dtype; every variable is drawn in both modes so that on_manifold=True
+        # returns the same labels and latents without the noise.
+        kw = dict(dtype=torch.float64, device=device)
         y = self._sample_labels(n, generator, device)
-        s, dd, means, offset = (t.to(**kw) for t in (self.signal_basis, self.distractor_basis,
-                                                    self.class_means, self.offset))
-        # Draw every variable in both modes so that one generator state gives the
-        # same labels and latents with and without noise.
+        s, dd, means, offset = (t.to(device) for t in (self.signal_basis, self.distractor_basis,
+                                                      self.class_means, self.offset))
         z_s = torch.randn(n, self.signal_dim, generator=generator, **kw)
         z_d = torch.randn(n, self.distractor_dim, generator=generator, **kw)
         eps = torch.randn(n, self.ambient_dim, generator=generator, **kw)
         latent_s = means[y] + self.signal_std * z_s
         m = offset + latent_s @ s.T + (self.distractor_std * z_d) @ dd.T
-        return (m if on_manifold else m + self.noise_std * eps), y
+        return (m if on_manifold else m + self.noise_std * eps).to(dtype), y
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(signal_dim={self.signal_dim}, distractor_dim={self.distractor_dim}, "

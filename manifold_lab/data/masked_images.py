@@ -17,8 +17,9 @@ Because the posterior depends on ``x`` only through ``S^T (x - background)`` and
 *any* change of the distractor pixels, and ``grad_x log p(y | x)`` is exactly zero on
 them (Theorem 3.2 for a coordinate mask).
 
-Smooth images: the lowest-frequency 2-D cosine (DCT-II) patterns of each channel,
-restricted to the region, mixed by a seeded random matrix and orthonormalised.
+Smooth images: the lowest-frequency 2-D cosine (DCT-II) patterns of each channel
+on the region's bounding box, restricted to the region, orthonormalised and
+mixed by a seeded random rotation.
 """
 
 from __future__ import annotations
@@ -52,23 +53,31 @@ def central_square_mask(image_shape: Sequence[int]) -> torch.Tensor:
     return mask
 
 
-def _cosine_patterns(image_shape: Sequence[int], n: int) -> torch.Tensor:
-    """The ``n`` lowest-frequency DCT-II images, ``[c h w, n]`` (ordered by u + v, then channel)."""
-    c, h, w = image_shape
-    freqs = sorted(((u, v) for u in range(h) for v in range(w)), key=lambda f: (f[0] + f[1], f))
-    ih = torch.arange(h, dtype=torch.float64)
-    iw = torch.arange(w, dtype=torch.float64)
-    cols = []
+def _cosine_patterns(region: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` lowest-frequency DCT-II patterns of the region's bounding box, ``[c h w, n]``.
+
+    ``region`` is a bool ``[c, h, w]``; patterns are ordered by ``u + v``, then
+    channel, and are zero outside the (per-image) bounding box of the region.
+    """
+    c, h, w = region.shape
+    rows = torch.nonzero(region.any(dim=(0, 2))).flatten()
+    cols = torch.nonzero(region.any(dim=(0, 1))).flatten()
+    top, bh = int(rows[0]), int(rows[-1]) - int(rows[0]) + 1
+    left, bw = int(cols[0]), int(cols[-1]) - int(cols[0]) + 1
+    freqs = sorted(((u, v) for u in range(bh) for v in range(bw)), key=lambda f: (f[0] + f[1], f))
+    ih = torch.arange(bh, dtype=torch.float64)
+    iw = torch.arange(bw, dtype=torch.float64)
+    cols_out = []
     for u, v in freqs:
-        img2d = torch.outer(torch.cos(math.pi * (2 * ih + 1) * u / (2 * h)),
-                            torch.cos(math.pi * (2 * iw + 1) * v / (2 * w)))
+        patch = torch.outer(torch.cos(math.pi * (2 * ih + 1) * u / (2 * bh)),
+                            torch.cos(math.pi * (2 * iw + 1) * v / (2 * bw)))
         for ch in range(c):
             img = torch.zeros(c, h, w, dtype=torch.float64)
-            img[ch] = img2d
-            cols.append(img.flatten())
-            if len(cols) == n:
-                return torch.stack(cols, dim=1)
-    return torch.stack(cols, dim=1)
+            img[ch, top:top + bh, left:left + bw] = patch
+            cols_out.append(img.flatten())
+            if len(cols_out) == n:
+                return torch.stack(cols_out, dim=1)
+    return torch.stack(cols_out, dim=1)
 
 
 class MaskedImageSignalDistractor(LinearSignalDistractor):
@@ -160,7 +169,7 @@ class MaskedImageSignalDistractor(LinearSignalDistractor):
         if k == 0:
             return torch.zeros(d, 0, dtype=torch.float64)
         n_cos = min(d, POOL_FACTOR * k)
-        restricted = _cosine_patterns(shape, n_cos)[region]  # [size, n_cos]
+        restricted = _cosine_patterns(region.reshape(shape), n_cos)[region]  # [size, n_cos]
         # An orthonormal basis of the restricted low-frequency cosines (their span
         # may lose rank on a small or thin region).
         u, sing, _ = torch.linalg.svd(restricted, full_matrices=False)

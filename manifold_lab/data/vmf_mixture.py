@@ -157,7 +157,7 @@ class VonMisesFisherMixture(Distribution):
                       - 0.5 * w_perp.square().sum(-1) / var
                       - 0.5 * (ny - r).square() / var - self._log_norm_kappa)
         if not with_score:
-            return ClassTerms(shared_log, class_log, None, None)
+            return ClassTerms(shared_log, class_log)
         ny_safe = ny.clamp_min(tiny).unsqueeze(-1)  # [..., 1]
         y_hat = y / ny_safe
         b_hat = b / nb.clamp_min(tiny).unsqueeze(-1)
@@ -169,9 +169,8 @@ class VonMisesFisherMixture(Distribution):
         far = (ny >= CENTRE_FRACTION * r)[..., None, None]
         grad_t = torch.where(far, stable, direct)
         grad_h = -(self._bessel.ratio_complement(z) * (r / var)).unsqueeze(-1) * b_hat
-        class_score = (grad_t + grad_h) @ frame.T  # [..., C, d]
         shared_score = -w_perp / var - ((ny - r) / var).unsqueeze(-1) * (y_hat @ frame.T)
-        return ClassTerms(shared_log, class_log, shared_score, class_score)
+        return ClassTerms(shared_log, class_log, shared_score, grad_t + grad_h, frame)
 
     def _sample(self, n, generator, dtype, device, on_manifold):
         y = self._sample_labels(n, generator, device)
