@@ -6,6 +6,9 @@
   signal–distractor data in complementary subspaces (Theorem 3.2).
 - :class:`VonMisesFisherMixture` — vMF classes on a k-sphere plus Gaussian noise.
 - :class:`MaskedImageSignalDistractor` — signal and distractor pixels of an image.
+
+``manifold_lab.data.normal_component`` measures how far from tangent the
+Bayes-optimal gradient is on the curved sphere mixture (and predicts it).
 """
 
 from manifold_lab.data.base import ClassTerms, Distribution

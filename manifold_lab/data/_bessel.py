@@ -70,7 +70,7 @@ def _hankel_coefficients(nu: Fraction, n_terms: int) -> list[Fraction]:
 def _hankel_plan(nu: float) -> tuple[float, int]:
     """Smallest start argument and number of terms for orders ``nu`` and ``nu + 1``.
 
-    Scans z upward (step 1) until, for both orders, the partial terms stay below
+    Scans z upward (steps of max(1, z/200)) until, for both orders, the partial terms stay below
     ``HANKEL_MAX_TERM`` and fall below ``SERIES_TOLERANCE``; the number of terms
     found there also suffices for every larger z (each term decays like z^-j).
     """
@@ -92,7 +92,7 @@ def _hankel_plan(nu: float) -> tuple[float, int]:
             ok = ok and biggest <= HANKEL_MAX_TERM
         if ok:
             return z, n_needed
-        z += 1.0
+        z += max(1.0, z / 200.0)
 
 
 def _series_terms(nu: float, z_max: float) -> int:

@@ -150,7 +150,7 @@ class VonMisesFisherMixture(Distribution):
         nb = b.norm(dim=-1)  # [..., C]
         z = nb / var
         num = 2.0 * r * kappa * (y @ mu.T) + var * kappa**2  # N_j
-        den = r * ny.unsqueeze(-1) + nb  # D_j > 0 (>= sigma^2 kappa |1 - ...|; > 0 off a null set)
+        den = r * ny.unsqueeze(-1) + nb  # D_j > 0: zero only if y = 0 and b_j = sigma^2 kappa mu_j = 0
         ratio_nd = num / den.clamp_min(tiny)
         class_log = ratio_nd + self._bessel.log_scaled(z)
         shared_log = (-0.5 * self.ambient_dim * math.log(2 * math.pi * var)
