@@ -121,6 +121,7 @@ def test_check_claims_on_a_sweep_that_follows_the_paper():
     c = check_claims(groups, unreg)["gn"]
     assert c["labels"] == ["weak", "bayes_aligned", "bayes_aligned", "excessive"]
     assert c["ratio_falls"] and c["labels_in_order"]
+    # unregularised (strength 0) + three non-excessive strengths, strictly falling
     assert c["ratio_spearman_not_excessive"] == pytest.approx(-1.0)
     assert c["score_peak_strength"] == 0.1 and c["score_peak_in_bayes_aligned"]
     assert c["score_peak_margin"] == pytest.approx(0.35)

@@ -178,7 +178,7 @@ _SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 _THEOREM_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3)
 
 _SPHERE_SWEEP = (
-    ("gradient_norm", log_strengths(1e-3, 10.0, 8)),
+    ("gradient_norm", log_strengths(1e-4, 10.0, 8)),
     ("smoothness", log_strengths(1e-2, 100.0, 8)),
     ("noise_augmentation", log_strengths(1e-2, 10.0, 8)),
     ("pgd_l2", log_strengths(1e-2, 3.0, 8)),
@@ -199,8 +199,8 @@ TOY_SPHERE = Preset(
     name="toy_sphere",
     description="vMF mixture on a 2-sphere in R^512 (4 classes); 4 regularisers x 8 strengths",
     data=_SPHERE_DATA,
-    model=ModelSpec(hidden=(256, 256), activation="softplus"),
-    train=TrainSpec(n_train=2000, epochs=30, lr=1e-3, batch_size=250),
+    model=ModelSpec(hidden=(128, 128), activation="softplus"),
+    train=TrainSpec(n_train=1000, epochs=80, lr=3e-3, batch_size=100),
     eval=_FULL_EVAL,
     sweep=_SPHERE_SWEEP,
     n_seeds=2,
@@ -209,7 +209,6 @@ TOY_SPHERE = Preset(
 
 TOY_SPHERE_QUICK = dataclasses.replace(
     TOY_SPHERE,
-    train=TrainSpec(n_train=1000, epochs=20, lr=2e-3, batch_size=250),
     eval=_QUICK_EVAL,
     sweep=tuple((name, values[::2]) for name, values in _SPHERE_SWEEP),
     n_seeds=1,
@@ -226,7 +225,7 @@ TOY_SUBSPACE = Preset(
     name="toy_subspace",
     description="Gaussian signal + distractor in R^256 (4 classes); 4 regularisers x 8 strengths",
     data=_SUBSPACE_DATA,
-    model=ModelSpec(hidden=(256, 256), activation="softplus"),
+    model=TOY_SPHERE.model,
     train=TOY_SPHERE.train,
     eval=_FULL_EVAL,
     sweep=_SUBSPACE_SWEEP,
@@ -236,7 +235,6 @@ TOY_SUBSPACE = Preset(
 
 TOY_SUBSPACE_QUICK = dataclasses.replace(
     TOY_SUBSPACE,
-    train=TOY_SPHERE_QUICK.train,
     eval=_QUICK_EVAL,
     sweep=tuple((name, values[::2]) for name, values in _SUBSPACE_SWEEP),
     n_seeds=1,
