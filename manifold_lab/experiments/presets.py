@@ -219,7 +219,14 @@ _SUBSPACE_DATA = DataSpec(
     kind="signal_distractor", ambient_dim=256, intrinsic_dim=4, distractor_dim=4,
     n_classes=4, noise_std=0.1,
 )
-_SUBSPACE_SWEEP = _SPHERE_SWEEP
+# Signal std 1 and noise 0.1 in R^256 (noise norm ~1.6, ten times the sphere's):
+# the noise and attack grids reach correspondingly further.
+_SUBSPACE_SWEEP = (
+    ("gradient_norm", log_strengths(1e-3, 100.0, 8)),
+    ("smoothness", log_strengths(1e-2, 100.0, 8)),
+    ("noise_augmentation", log_strengths(3e-2, 30.0, 8)),
+    ("pgd_l2", log_strengths(3e-2, 10.0, 8)),
+)
 
 TOY_SUBSPACE = Preset(
     name="toy_subspace",
