@@ -74,3 +74,21 @@ def fake_rows(preset: Preset = FAKE_PRESET, base_seed: int = 0) -> dict:
                                   "markdown": "| sigma | ratio |\n|---|---|\n| 0.1 | 1.0 |"}
         rows[job.id] = row
     return rows
+
+
+#: Test-sized toy_sphere: every layer real (distribution, MLP, all four objectives,
+#: metrics) at toy size, so an end-to-end run takes about a second.
+TINY = Preset(
+    name="tiny_sphere",
+    description="test-sized toy_sphere",
+    data=DataSpec(kind="vmf_sphere", ambient_dim=24, intrinsic_dim=2, n_classes=3,
+                  noise_std=0.05, concentration=4.0),
+    model=ModelSpec(hidden=(16,), activation="softplus"),
+    train=TrainSpec(n_train=96, epochs=2, lr=1e-2, batch_size=48),
+    eval=EvalSpec(n_points=16, n_accuracy=64, sigma=0.1, sigmas=(0.03, 0.1), n_samples=4,
+                  theorem_sigmas=(0.01, 0.1), theorem_points=4, theorem_samples=8),
+    sweep=(("gradient_norm", (0.01, 1.0)), ("smoothness", (0.1,)),
+           ("noise_augmentation", (0.1,)), ("pgd_l2", (0.1,))),
+    n_seeds=1,
+    theorem_models=(("none", 0),),
+)

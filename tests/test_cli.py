@@ -82,3 +82,36 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "--seed" in proc.stderr
     assert not (tmp_path / "runs").exists()  # nothing created before input is valid
+
+
+def test_a_full_tiny_run_through_main_prints_the_summary_and_resumes(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("manifold_lab.training", reason="manifold_lab.training not available yet")
+    from experiments_fakes import TINY
+
+    monkeypatch.setitem(PRESETS, "tiny", (TINY, TINY))
+    argv = ["tiny", "--out", str(tmp_path), "--jobs", "1", "--no-progress", "--no-figures"]
+    code, out, err = _run_main(capsys, argv)
+    assert code == 0, err
+    assert "bayes_optimal" in out and "regime labels by strength" in out
+    assert (tmp_path / "results.json").exists() and (tmp_path / "models.csv").exists()
+    code, out, _ = _run_main(capsys, argv + ["--excessive-on", "0.9"])
+    assert code == 0 and f"{TINY.n_models + 1} model(s) resumed" in out
+    import json
+
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["config"]["thresholds"]["excessive_on_fraction"] == 0.9
+
+
+@pytest.mark.slow
+def test_quick_preset_from_the_command_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "manifold_lab.run", "toy_sphere", "--quick", "--out",
+         str(tmp_path / "run"), "--no-progress"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["complete"] and len(results["models"]) == PRESETS["toy_sphere"][1].n_models
+    assert all((tmp_path / "run" / f"fig_{name}.png").exists() for name in results["claims"])

@@ -170,7 +170,7 @@ def run_experiment(
     dict
         The results.json object.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     t0 = time.perf_counter()
     thresholds = thresholds or preset.thresholds
