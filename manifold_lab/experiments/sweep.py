@@ -21,6 +21,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,20 @@ def usable_cpus() -> int:
 def _init_worker(threads: int) -> None:
     # Runs only in worker processes this module spawned, never in the caller's.
     torch.set_num_threads(threads)
+    # Ctrl-C reaches the whole process group; only the parent handles it (it
+    # stops the workers), so workers do not each print a KeyboardInterrupt trace.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel pending jobs and terminate running ones (their results are lost anyway)."""
+    # The executor has no public way to stop a running job; its process table is
+    # the only handle (absent in exotic implementations, hence getattr). Read it
+    # before shutdown(), which drops it.
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
 
 
 def run_sweep(
@@ -220,17 +235,17 @@ def run_sweep(
             finish(job, run_job(preset, job, base_seed, device))
     else:
         threads = max(1, usable_cpus() // workers)
-        with cf.ProcessPoolExecutor(
+        pool = cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker, initargs=(threads,),
-        ) as pool:
+        )
+        try:
             futures = {pool.submit(run_job, preset, job, base_seed, device): job
                        for job in pending}
-            try:
-                for fut in cf.as_completed(futures):
-                    finish(futures[fut], fut.result())
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
+            for fut in cf.as_completed(futures):
+                finish(futures[fut], fut.result())
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     return {job.id: rows[job.id] for job in plan}
