@@ -141,3 +141,17 @@ def test_evaluate_on_the_bayes_model_of_the_real_preset_geometry():
     assert row["score_cosine"] == pytest.approx(1.0, abs=1e-4)
     assert row["tangent_fraction"] > 0.9  # chance level would be sqrt(2/512) = 0.06
     assert row["off_on_ratio"] < 1.0
+
+
+@pytest.mark.gpu
+def test_tiny_run_on_cuda(cuda_device, tmp_path, first_run):
+    _, cpu = first_run
+    results = run_experiment(TINY, tmp_path, device=str(cuda_device), jobs=1, progress=False,
+                             figures=False)
+    assert len(results["models"]) == TINY.n_models
+    # Same seeds and data; GPU kernels round differently, so only the exact
+    # Bayes reference must agree closely (float32 cosine of identical vectors).
+    assert results["bayes_optimal"]["score_cosine"] == pytest.approx(1.0, abs=1e-4)
+    # Same held-out samples: at most a near-tie point or two may flip class.
+    assert results["bayes_optimal"]["accuracy"] == pytest.approx(
+        cpu["bayes_optimal"]["accuracy"], abs=2 / TINY.eval.n_accuracy)
