@@ -1,1 +1,22 @@
+"""Models: trainable networks and the exact Bayes-optimal classifier.
+
+- :class:`MLP` — fully connected, smooth (softplus) activation by default.
+- :class:`SmallCNN` — two conv blocks for MNIST-sized images.
+- :class:`ResNet18` — CIFAR variant (3×3 stem), any number of input channels.
+- :class:`BayesOptimalClassifier` — exact log-posteriors of a known distribution.
+
+Every network is built without touching the global RNG and initialised from its
+``seed`` argument (:func:`seeded_init`); ``model.config()`` returns the JSON-able
+constructor arguments and :func:`build_model` rebuilds a model from them.
+"""
+
+from manifold_lab.models.cnn import SmallCNN
+from manifold_lab.models.init import seeded_init
+from manifold_lab.models.mlp import MLP
+from manifold_lab.models.registry import MODEL_CLASSES, build_model
+from manifold_lab.models.resnet import ResNet18
+
 from manifold_lab.models.bayes import BayesOptimalClassifier  # noqa: F401
+
+__all__ = ["MLP", "SmallCNN", "ResNet18", "BayesOptimalClassifier", "seeded_init",
+           "build_model", "MODEL_CLASSES"]

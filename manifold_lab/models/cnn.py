@@ -1,0 +1,81 @@
+"""A small convolutional classifier for MNIST-sized images."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from manifold_lab._validation import check_positive_int
+from manifold_lab.models._activations import make_activation
+from manifold_lab.models.init import materialize
+
+__all__ = ["SmallCNN"]
+
+#: Channels of the two conv blocks and width of the hidden linear layer.
+_CONV1, _CONV2, _FC = 32, 64, 128
+#: Each conv block halves the spatial size; images must survive two halvings.
+_MIN_IMAGE_SIZE = 4
+
+
+class SmallCNN(nn.Module):
+    """``[n, c, s, s] -> [n, C]``: two (conv 3×3 -> act -> 2×2 avg-pool) blocks, then an MLP head.
+
+    Channels 32 and 64, hidden width 128. Average pooling and the default softplus
+    keep the network C² (Theorem 3.1); ``activation="relu"`` gives the usual
+    piecewise-linear CNN.
+
+    Parameters
+    ----------
+    in_channels : int
+        ``c`` (1 for MNIST, 3 for CIFAR).
+    n_classes : int
+        ``C``.
+    image_size : int
+        ``s`` (>= 4); odd sizes are floored by the pooling.
+    activation : str
+        See :class:`manifold_lab.models.MLP`.
+    seed : int
+        Initialisation seed (>= 0).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        n_classes: int = 10,
+        image_size: int = 28,
+        *,
+        activation: str = "softplus",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("n_classes", n_classes)
+        check_positive_int("image_size", image_size, minimum=_MIN_IMAGE_SIZE)
+        make_activation(activation)
+        self.in_channels, self.n_classes, self.image_size = in_channels, n_classes, image_size
+        self.activation, self.seed = activation, seed
+        side = image_size // 2 // 2
+        with torch.device("meta"):
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, _CONV1, 3, padding=1), make_activation(activation),
+                nn.AvgPool2d(2),
+                nn.Conv2d(_CONV1, _CONV2, 3, padding=1), make_activation(activation),
+                nn.AvgPool2d(2),
+            )
+            self.head = nn.Sequential(
+                nn.Flatten(), nn.Linear(_CONV2 * side * side, _FC), make_activation(activation),
+                nn.Linear(_FC, n_classes),
+            )
+        materialize(self, seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"SmallCNN expects x of shape [n, {', '.join(map(str, expected))}], "
+                             f"got {list(x.shape)}")
+        return self.head(self.features(x))
+
+    def config(self) -> dict:
+        """JSON-able constructor arguments."""
+        return {"in_channels": self.in_channels, "n_classes": self.n_classes,
+                "image_size": self.image_size, "activation": self.activation, "seed": self.seed}
