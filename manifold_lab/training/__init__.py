@@ -19,7 +19,7 @@ from manifold_lab.training.objectives import (
     Smoothness,
     make_objective,
 )
-from manifold_lab.training.pgd import pgd_l2
+from manifold_lab.training.attacks import pgd_l2
 from manifold_lab.training.trainer import TrainingDivergedError, TrainResult, train
 
 __all__ = [

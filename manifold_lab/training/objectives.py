@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from manifold_lab._validation import check_positive, check_positive_int
-from manifold_lab.training.pgd import pgd_l2
+from manifold_lab.training.attacks import pgd_l2
 
 __all__ = [
     "Objective", "CrossEntropy", "GradientNorm", "Smoothness", "NoiseAugmentation",
