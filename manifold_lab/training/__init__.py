@@ -10,7 +10,9 @@
 
 from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from manifold_lab.training.objectives import (
-    OBJECTIVE_NAMES,
+    REGULARIZERS,
+    SMOOTHNESS_NOISE_STD,
+    STRENGTH_PARAMETER,
     CrossEntropy,
     GradientNorm,
     NoiseAugmentation,
@@ -18,12 +20,14 @@ from manifold_lab.training.objectives import (
     PGDAdversarial,
     Smoothness,
     make_objective,
+    objective_from_config,
 )
 from manifold_lab.training.attacks import pgd_l2
 from manifold_lab.training.trainer import TrainingDivergedError, TrainResult, train
 
 __all__ = [
     "pgd_l2", "Objective", "CrossEntropy", "GradientNorm", "Smoothness", "NoiseAugmentation",
-    "PGDAdversarial", "make_objective", "OBJECTIVE_NAMES", "train", "TrainResult",
+    "PGDAdversarial", "make_objective", "objective_from_config", "REGULARIZERS",
+    "STRENGTH_PARAMETER", "SMOOTHNESS_NOISE_STD", "train", "TrainResult",
     "TrainingDivergedError", "save_checkpoint", "load_checkpoint", "CheckpointError",
 ]

@@ -1,0 +1,73 @@
+"""The objective interface: ``objective(model, x, y, *, generator=None) -> (loss, logs)``."""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Callable
+
+import torch
+
+__all__ = ["Objective", "Logs", "accuracy", "check_weight"]
+
+Logs = dict[str, float]
+
+
+class Objective(abc.ABC):
+    """A training loss: callable on a batch, named, with a JSON-able config.
+
+    Subclasses set the class attribute ``name`` and implement ``__call__`` and
+    ``config``. ``config()`` holds the constructor arguments plus ``"name"``, so
+    ``objective_from_config(obj.config())`` rebuilds an equal objective.
+    """
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, Logs]:
+        """Loss on the batch ``x`` ``[n, *shape]``, ``y`` ``[n]``.
+
+        Returns
+        -------
+        loss : Tensor, shape []
+            Differentiable scalar to minimise (mean over examples).
+        logs : dict[str, float]
+            Components of the loss for the training history.
+        """
+
+    def config(self) -> dict:
+        """JSON-able ``{"name": ..., **constructor arguments}``."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.config() == self.config()
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of rows whose arg-max logit is ``y``."""
+    return float((logits.argmax(dim=-1) == y).float().mean())
+
+
+def check_weight(name: str, value: float) -> float:
+    """A finite float >= 0, else a one-line ``ValueError``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return value

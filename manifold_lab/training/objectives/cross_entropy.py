@@ -1,0 +1,24 @@
+"""Plain cross-entropy (the unregularised baseline)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from manifold_lab.training.objectives.base import Logs, Objective, accuracy
+
+__all__ = ["CrossEntropy"]
+
+
+class CrossEntropy(Objective):
+    """``mean_i −log softmax(z(x_i))_{y_i}``.
+
+    Logs ``ce`` (the loss) and ``acc`` (batch accuracy).
+    """
+
+    name = "cross_entropy"
+
+    def __call__(self, model, x, y, *, generator=None) -> tuple[torch.Tensor, Logs]:
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        return loss, {"ce": float(loss.detach()), "acc": accuracy(logits, y)}
