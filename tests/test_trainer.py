@@ -7,7 +7,7 @@ from torch import nn
 from manifold_lab.data import GaussianSignalDistractor
 from manifold_lab.models import MLP, BayesOptimalClassifier
 from manifold_lab.training import (
-    CheckpointError, CrossEntropy, NoiseAugmentation, TrainingDivergedError, load_checkpoint,
+    CheckpointError, CrossEntropy, NoiseAugmentation, NonFiniteLossError, load_checkpoint,
     make_objective, train,
 )
 
@@ -60,28 +60,31 @@ def test_resume_equals_uninterrupted(tmp_path):
     full = train(MLP(6, 2, hidden=(16,)), obj, data, epochs=4, **kw)
     path = tmp_path / "ck.pt"
     first = train(MLP(6, 2, hidden=(16,)), obj, data, epochs=2, checkpoint_path=path, **kw)
-    assert first.epochs_run == 2 and load_checkpoint(path)["epoch"] == 2
+    assert first.epochs_run == 2 and load_checkpoint(path).epoch == 2
     resumed = train(MLP(6, 2, hidden=(16,)), obj, data, epochs=4, checkpoint_path=path, resume=True, **kw)
-    assert resumed.epochs_run == 2
+    assert resumed.resumed_from == 2 and resumed.epochs_run == 4
     assert _same(_weights(full.model), _weights(resumed.model))
-    assert resumed.history == full.history
+    def strip(h):  # wall-clock time differs between runs
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in h]
+
+    assert strip(resumed.history) == strip(full.history)
 
 
 def test_resume_refuses_another_runs_checkpoint(tmp_path):
     path = tmp_path / "ck.pt"
     train(MLP(6, 2, hidden=(8,)), CrossEntropy(), _toy(), epochs=1, checkpoint_path=path, progress=False)
-    with pytest.raises(CheckpointError, match="another run"):
+    with pytest.raises(CheckpointError, match="different training configuration"):
         train(MLP(6, 2, hidden=(8,)), CrossEntropy(), _toy(), epochs=2, lr=0.1,
               checkpoint_path=path, resume=True, progress=False)
 
 
 def test_corrupt_or_missing_checkpoint_one_line_error(tmp_path):
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
     path = tmp_path / "ck.pt"
     train(MLP(6, 2, hidden=(8,)), CrossEntropy(), _toy(), epochs=1, checkpoint_path=path, progress=False)
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="unreadable") as err:
+    with pytest.raises(CheckpointError, match="does not match|unreadable") as err:
         load_checkpoint(path)
     assert "\n" not in str(err.value)
 
@@ -97,7 +100,7 @@ class _Exploding:
 
 
 def test_nan_loss_raises_naming_epoch_and_step():
-    with pytest.raises(TrainingDivergedError, match=r"epoch 1, step 1; lower lr"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1 .*lower the learning rate"):
         train(MLP(6, 2, hidden=(8,)), _Exploding(), _toy(), epochs=2, progress=False)
 
 
@@ -114,5 +117,5 @@ def test_bad_arguments_rejected():
         train(MLP(6, 2), CrossEntropy(), _toy(), epochs=1, optimizer="lbfgs")
     with pytest.raises(ValueError, match="resume"):
         train(MLP(6, 2), CrossEntropy(), _toy(), epochs=1, resume=True)
-    with pytest.raises(ValueError, match="share n"):
+    with pytest.raises(ValueError, match=r"shape \[4\]"):
         train(MLP(6, 2), CrossEntropy(), (torch.randn(4, 6), torch.zeros(3, dtype=torch.long)), epochs=1)

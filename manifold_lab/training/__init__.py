@@ -1,14 +1,20 @@
-"""Robust training: per-example PGD-L2, objectives, smoothed classifier, trainer.
+"""Robust training: objectives, per-example PGD-L2, randomized smoothing, the trainer.
 
-- :func:`pgd_l2` — per-example L2 projected gradient attack.
-- Objectives (:mod:`.objectives`): :class:`CrossEntropy`, :class:`GradientNorm`,
-  :class:`Smoothness`, :class:`NoiseAugmentation`, :class:`PGDAdversarial`,
-  and :func:`make_objective` ``(name, strength)`` for sweeps.
-- :func:`train` — seeded, resumable training loop; :func:`save_checkpoint` /
+- :func:`pgd_l2` — per-example L2 PGD (eval mode, frozen parameters, any input shape);
+- objectives (:mod:`~manifold_lab.training.objectives`): :class:`CrossEntropy`,
+  :class:`GradientNorm`, :class:`Smoothness`, :class:`NoiseAugmentation`,
+  :class:`PGDAdversarial`, and :func:`make_objective` (name + one strength);
+- :class:`SmoothedClassifier` — Cohen et al.'s prediction and certified L2 radius;
+- :func:`train` — seeded, resumable mini-batch training; :func:`save_checkpoint`,
   :func:`load_checkpoint`.
+
+The paper's released-code defects (THEORY.md) are avoided by construction: every
+L2 ball is per example, attacks run in eval mode with frozen parameters, and the
+gradient penalty is a mean of per-example squared norms.
 """
 
-from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from manifold_lab.training.attacks import pgd_l2
+from manifold_lab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from manifold_lab.training.objectives import (
     REGULARIZERS,
     SMOOTHNESS_NOISE_STD,
@@ -22,12 +28,15 @@ from manifold_lab.training.objectives import (
     make_objective,
     objective_from_config,
 )
-from manifold_lab.training.attacks import pgd_l2
-from manifold_lab.training.trainer import TrainingDivergedError, TrainResult, train
+from manifold_lab.training.smoothing import ABSTAIN, Certificate, SmoothedClassifier
+from manifold_lab.training.trainer import NonFiniteLossError, TrainResult, epoch_seed, train
 
 __all__ = [
-    "pgd_l2", "Objective", "CrossEntropy", "GradientNorm", "Smoothness", "NoiseAugmentation",
-    "PGDAdversarial", "make_objective", "objective_from_config", "REGULARIZERS",
-    "STRENGTH_PARAMETER", "SMOOTHNESS_NOISE_STD", "train", "TrainResult",
-    "TrainingDivergedError", "save_checkpoint", "load_checkpoint", "CheckpointError",
+    "pgd_l2",
+    "Objective", "CrossEntropy", "GradientNorm", "Smoothness", "NoiseAugmentation", "PGDAdversarial",
+    "make_objective", "objective_from_config", "REGULARIZERS", "STRENGTH_PARAMETER",
+    "SMOOTHNESS_NOISE_STD",
+    "SmoothedClassifier", "Certificate", "ABSTAIN",
+    "train", "TrainResult", "NonFiniteLossError", "epoch_seed",
+    "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError",
 ]

@@ -1,115 +1,137 @@
-"""Reproducible, resumable training loop for any objective.
-
-All randomness (initialisation, batch order, the objective's noise and attack
-starts) comes from generators seeded from ``seed``, so two runs with one seed
-give bit-identical weights on CPU, and a resumed run equals an uninterrupted one
-(the generator state is checkpointed with the weights and optimizer).
-"""
+"""The training loop: seeded, resumable, stops on a non-finite loss."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
-from manifold_lab._validation import check_positive, check_positive_int
-from manifold_lab.models import seeded_init
-from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from manifold_lab._validation import check_finite, check_positive, check_positive_int
+from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
 
-__all__ = ["train", "TrainResult", "TrainingDivergedError", "OPTIMIZERS"]
+__all__ = ["train", "TrainResult", "NonFiniteLossError", "OPTIMIZERS", "epoch_seed"]
 
-#: Optimizer name -> constructor ``(params, lr, weight_decay)``. SGD uses the
-#: common momentum 0.9.
-OPTIMIZERS = {
-    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd),
-    "adamw": lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd),
-    "sgd": lambda p, lr, wd: torch.optim.SGD(p, lr=lr, momentum=0.9, weight_decay=wd),
+#: Momentum of ``optimizer="sgd"``.
+SGD_MOMENTUM = 0.9
+
+#: Optimizer names accepted by :func:`train`.
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd),
+    "adamw": lambda params, lr, wd: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
+    "sgd": lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM, weight_decay=wd),
 }
-#: The training generator is seeded with ``seed + _TRAIN_STREAM_OFFSET`` so its
-#: stream differs from the initialisation generator's (seeded with ``seed``).
-_TRAIN_STREAM_OFFSET = 2**32
+
+# Independent random streams derived from (seed, epoch): the data order and the
+# objective's noise/attack draws.
+_PERMUTATION_STREAM = 0
+_OBJECTIVE_STREAM = 1
 
 
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or inf; the message names epoch and step."""
+class NonFiniteLossError(ValueError):
+    """Training produced a NaN/inf loss; the message names the epoch and step."""
 
 
-@dataclass
+@dataclasses.dataclass
 class TrainResult:
-    """Output of :func:`train`.
+    """Outcome of :func:`train`.
 
     Attributes
     ----------
     model : nn.Module
-        The trained model (same object as passed in), in eval mode.
+        The trained model (on ``device``, in eval mode).
     history : list of dict
-        One dict per epoch: ``epoch``, ``loss`` and the objective's logs, each
-        averaged over the epoch's examples.
+        One dict per completed epoch (resumed ones included): ``epoch``, ``loss``
+        and the objective's logs, each the example-weighted mean over the epoch,
+        plus ``time_s`` (wall-clock seconds of that epoch).
     epochs_run : int
-        Epochs run in this call (excludes epochs restored from a checkpoint).
+        Completed epochs in total (resumed ones included).
+    resumed_from : int
+        Epochs loaded from the checkpoint (0 for a fresh run).
     """
 
     model: nn.Module
-    history: list[dict] = field(default_factory=list)
-    epochs_run: int = 0
+    history: list[dict]
+    epochs_run: int
+    resumed_from: int = 0
 
 
-def _batches(data, perm: torch.Tensor, batch_size: int, device):
-    if isinstance(data, tuple):
-        x, y = data
-        for start in range(0, perm.numel(), batch_size):
-            idx = perm[start:start + batch_size]
-            yield x[idx], y[idx]
-    else:
-        for start in range(0, perm.numel(), batch_size):
-            items = [data[int(i)] for i in perm[start:start + batch_size]]
-            xb = torch.stack([it[0] for it in items]).to(device)
-            yb = torch.as_tensor([int(it[1]) for it in items], device=device)
-            yield xb, yb
+def epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A 64-bit seed for one random stream of one epoch (numpy ``SeedSequence`` hashing).
+
+    Deriving every epoch's generators from ``(seed, epoch)`` instead of carrying
+    one stream across epochs is what makes a resumed run bit-identical to an
+    uninterrupted one: nothing but the weights and the optimizer state carries over.
+    """
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 32 | int(state[1])
 
 
-def train(model: nn.Module, objective, data, *, epochs: int, lr: float = 1e-3,
-          optimizer: str = "adam", batch_size: int = 128, device: str | torch.device = "cpu",
-          seed: int = 0, weight_decay: float = 0.0, checkpoint_path=None, resume: bool = False,
-          progress: bool = True, init: bool = True) -> TrainResult:
+def train(
+    model: nn.Module,
+    objective: Callable,
+    data: tuple[torch.Tensor, torch.Tensor] | Dataset,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    weight_decay: float = 0.0,
+    checkpoint_path: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
     """Minimise ``objective`` over ``data`` with mini-batches.
 
     Parameters
     ----------
     model : nn.Module
-        Trained in place (moved to ``device``).
+        Trained in place (moved to ``device``). Its initialisation is the
+        caller's (the models in :mod:`manifold_lab.models` take a ``seed``).
     objective : callable
-        ``objective(model, x, y, *, generator) -> (loss, logs)`` (see
-        :mod:`manifold_lab.training.objectives`).
-    data : (Tensor [n, ...], Tensor [n]) or torch Dataset
-        Tensors are moved to ``device`` once and indexed by a seeded permutation
-        each epoch (no DataLoader overhead); a Dataset is indexed item by item
-        with the same permutation, items ``(x, y)``.
+        ``objective(model, x, y, *, generator) -> (loss, logs)``, e.g. from
+        :func:`~manifold_lab.training.make_objective`.
+    data : (x, y) or Dataset
+        Tensors ``x`` ``[n, *shape]`` and integer labels ``y`` ``[n]`` (the fast
+        path: moved to ``device`` once and indexed by a permutation), or a
+        ``torch.utils.data.Dataset`` of ``(x_i, y_i)`` pairs (a ``TensorDataset``
+        takes the fast path).
     epochs : int
-        Total number of epochs (including any restored by ``resume``).
-    lr, optimizer, weight_decay
-        Optimizer settings; ``optimizer`` in :data:`OPTIMIZERS`.
-    batch_size : int, default 128
-        The last batch of an epoch may be smaller.
-    device : str or torch.device, default "cpu"
-    seed : int, default 0
-        Seeds the initialisation (if ``init``) and every random draw.
+        Total epochs (>= 0). With ``resume`` the run continues up to this number.
+    lr : float
+        Learning rate (> 0).
+    optimizer : {"adam", "adamw", "sgd"}
+        ``sgd`` uses momentum ``SGD_MOMENTUM`` (0.9).
+    batch_size : int
+        Examples per step; the last batch of an epoch may be smaller.
+    device : str or torch.device
+    seed : int
+        >= 0. Epoch ``e`` draws its data order and the objective's randomness
+        from generators seeded with :func:`epoch_seed` ``(seed, e, stream)``; so
+        on the CPU the same seed (and model init) gives bit-identical weights.
+    weight_decay : float
+        >= 0, passed to the optimizer.
     checkpoint_path : path-like, optional
-        Save a checkpoint (weights, optimizer, generator state, history) after
-        every epoch.
-    resume : bool, default False
-        Continue from ``checkpoint_path`` if it exists (it must come from a run
-        with the same objective, optimizer, lr, batch size, weight decay and
-        seed); the result equals an uninterrupted run.
-    progress : bool, default True
-        tqdm progress bar over epochs.
-    init : bool, default True
-        Re-initialise Linear/Conv/norm layers from ``seed``
-        (:func:`manifold_lab.models.seeded_init`); ``False`` keeps the
-        model's weights (fine-tuning).
+        If given, a checkpoint (model, optimizer, history, training configuration)
+        is saved there after every epoch (see :mod:`~manifold_lab.training.checkpoint`).
+    resume : bool
+        If True and a checkpoint exists at ``checkpoint_path``, continue from its
+        epoch; the final weights equal those of an uninterrupted run. The
+        checkpoint must come from the same configuration (objective, lr,
+        optimizer, batch size, seed, weight decay, data size). Without a
+        checkpoint the run starts fresh.
+    progress : bool
+        Show a tqdm progress bar (stderr).
 
     Returns
     -------
@@ -117,82 +139,139 @@ def train(model: nn.Module, objective, data, *, epochs: int, lr: float = 1e-3,
 
     Raises
     ------
-    TrainingDivergedError
-        On a NaN/inf loss (names epoch and step; lower ``lr`` or the strength).
+    NonFiniteLossError
+        (a ``ValueError``) on a NaN/inf loss, naming the epoch and step.
     CheckpointError
-        If ``resume`` finds a checkpoint of another run or an unreadable one.
+        (a ``ValueError``) if the checkpoint to resume is unreadable or does not fit.
     """
     check_positive_int("epochs", epochs, minimum=0)
-    check_positive_int("batch_size", batch_size)
     check_positive("lr", lr)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("seed", seed, minimum=0)
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path")
     device = torch.device(device)
-    if isinstance(data, (tuple, list)):
-        if len(data) != 2:
-            raise ValueError("data must be a tuple (x, y) of tensors or a torch Dataset")
-        x, y = data
-        if x.shape[:1] != y.shape[:1] or x.shape[0] == 0:
-            raise ValueError(f"x [n, ...] and y [n] must share n > 0; got {list(x.shape)}, {list(y.shape)}")
-        data = (x.to(device), y.to(device))
-    n = len(data[0]) if isinstance(data, tuple) else len(data)
-
-    if init:
-        seeded_init(model, seed)
+    batches = _Batches(data, batch_size, device)
     model.to(device)
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr, weight_decay)
-    gen = torch.Generator(device=device).manual_seed(seed + _TRAIN_STREAM_OFFSET)
-    objective_config = objective.config() if hasattr(objective, "config") else repr(objective)
-    run_config = {"objective": objective_config, "optimizer": optimizer, "lr": lr,
-                  "batch_size": batch_size, "weight_decay": weight_decay, "seed": seed}
-
+    opt = OPTIMIZERS[optimizer]([p for p in model.parameters() if p.requires_grad], float(lr),
+                                float(weight_decay))
+    config = {"objective": _objective_config(objective), "lr": float(lr), "optimizer": optimizer,
+              "batch_size": batch_size, "seed": seed, "weight_decay": float(weight_decay),
+              "n_train": batches.n}
     history: list[dict] = []
-    start_epoch = 0
-    if resume and checkpoint_path is not None:
-        from pathlib import Path
-        if Path(checkpoint_path).exists():
-            ckpt = load_checkpoint(checkpoint_path, map_location=device)
-            stored = ckpt["config"].get("config", {})
-            if stored != run_config:
-                raise CheckpointError(
-                    f"checkpoint {checkpoint_path} is from another run ({stored}); "
-                    "use a new checkpoint_path or resume=False")
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            gen.set_state(ckpt["extra"]["generator_state"].cpu())
-            history = list(ckpt["extra"]["history"])
-            start_epoch = int(ckpt["epoch"])
+    start = 0
+    if resume and Path(checkpoint_path).exists():
+        start, history = _resume(checkpoint_path, model, opt, config, device)
 
-    model.train()
-    epochs_run = 0
-    bar = tqdm(range(start_epoch, epochs), desc="train", disable=not progress, leave=False)
-    for epoch in bar:
-        perm = torch.randperm(n, generator=gen, device=device)
-        sums: dict[str, float] = {}
-        for step, (xb, yb) in enumerate(_batches(data, perm, batch_size, device)):
-            opt.zero_grad(set_to_none=True)
-            loss, logs = objective(model, xb, yb, generator=gen)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"loss is {value} at epoch {epoch + 1}, step {step + 1}; "
-                    f"lower lr (now {lr}) or the objective strength ({objective_config})")
-            loss.backward()
-            opt.step()
-            b = yb.shape[0]
-            sums["loss"] = sums.get("loss", 0.0) + value * b
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * b
-        record = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}}
-        history.append(record)
-        epochs_run += 1
-        bar.set_postfix(loss=f"{record['loss']:.4g}")
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, opt, epoch=epoch + 1,
-                            extra={"generator_state": gen.get_state(), "history": history},
-                            config=run_config)
-    bar.close()
+    bar = tqdm(total=max(epochs - start, 0) * batches.steps, disable=not progress, unit="step",
+               desc=f"train {config['objective'].get('name', '')}".strip(), leave=False)
+    try:
+        for epoch in range(start, epochs):
+            t0 = time.perf_counter()
+            obj_gen = _generator(device, epoch_seed(seed, epoch, _OBJECTIVE_STREAM))
+            sums: dict[str, float] = {}
+            model.train()
+            for step, (xb, yb) in enumerate(batches.epoch(epoch_seed(seed, epoch, _PERMUTATION_STREAM))):
+                opt.zero_grad(set_to_none=True)
+                loss, logs = objective(model, xb, yb, generator=obj_gen)
+                value = float(loss)
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"loss became {value} at epoch {epoch + 1}, step {step + 1} "
+                        f"({_describe(objective)}); lower the learning rate (lr={lr:g}) or the "
+                        "regulariser strength"
+                    )
+                loss.backward()
+                opt.step()
+                m = xb.shape[0]
+                for key, v in {"loss": value, **logs}.items():
+                    sums[key] = sums.get(key, 0.0) + float(v) * m
+                bar.update(1)
+            record = {"epoch": epoch + 1, **{k: v / batches.n for k, v in sums.items()},
+                      "time_s": time.perf_counter() - t0}
+            history.append(record)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{record['loss']:.4g}")
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, model, opt, epoch=epoch + 1,
+                                extra={"train": config, "history": history})
+    finally:
+        bar.close()
     model.eval()
-    return TrainResult(model=model, history=history, epochs_run=epochs_run)
+    return TrainResult(model=model, history=history, epochs_run=max(epochs, start), resumed_from=start)
+
+
+class _Batches:
+    """Mini-batches in a seeded random order, from tensors (fast path) or a Dataset."""
+
+    def __init__(self, data: Any, batch_size: int, device: torch.device) -> None:
+        self.batch_size, self.device = batch_size, device
+        self.x = self.y = self.dataset = None
+        if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+            data = data.tensors
+        if isinstance(data, (tuple, list)):
+            if len(data) != 2:
+                raise ValueError(f"data must be a pair (x, y) or a Dataset, got a sequence of {len(data)}")
+            x, y = data
+            if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2:
+                raise ValueError("data x must be a floating-point tensor of shape [n, *shape]")
+            if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.shape[0] != x.shape[0] \
+                    or y.is_floating_point() or y.is_complex():
+                raise ValueError(f"data y must be integer labels of shape [{x.shape[0]}], "
+                                 f"got {getattr(y, 'dtype', type(y).__name__)} {list(getattr(y, 'shape', []))}")
+            check_finite("data x", x)
+            self.x, self.y = x.to(device), y.to(device, torch.int64)
+            self.n = x.shape[0]
+        elif isinstance(data, Dataset):
+            self.dataset = data
+            self.n = len(data)
+        else:
+            raise ValueError(f"data must be a pair (x, y) of tensors or a torch Dataset, "
+                             f"got {type(data).__name__}")
+        if self.n == 0:
+            raise ValueError("data is empty")
+        self.steps = -(-self.n // batch_size)
+
+    def epoch(self, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+        if self.x is not None:
+            order = order.to(self.device)
+            for i in range(0, self.n, self.batch_size):
+                idx = order[i:i + self.batch_size]
+                yield self.x[idx], self.y[idx]
+            return
+        loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order.tolist())
+        for xb, yb in loader:
+            yield xb.to(self.device), torch.as_tensor(yb).to(self.device, torch.int64)
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _objective_config(objective: Callable) -> dict:
+    if callable(getattr(objective, "config", None)):
+        return objective.config()
+    return {"name": getattr(objective, "__name__", type(objective).__name__)}
+
+
+def _describe(objective: Callable) -> str:
+    return repr(objective) if hasattr(objective, "config") else _objective_config(objective)["name"]
+
+
+def _resume(path, model, opt, config, device) -> tuple[int, list[dict]]:
+    ck = load_checkpoint(path, map_location=device)
+    saved = (ck.extra or {}).get("train") if isinstance(ck.extra, dict) else None
+    if saved != config:
+        diff = sorted(k for k in set(config) | set(saved or {})
+                      if (saved or {}).get(k) != config.get(k))
+        raise CheckpointError(f"checkpoint {path} comes from a different training configuration "
+                              f"(differs in {', '.join(diff)}); delete it or pass resume=False")
+    load_state(model, ck.model_state)
+    if ck.optimizer_state is None:
+        raise CheckpointError(f"checkpoint {path} has no optimizer state; cannot resume exactly")
+    opt.load_state_dict(ck.optimizer_state)
+    return ck.epoch, list(ck.extra.get("history", []))
