@@ -54,9 +54,9 @@ def build_distribution(spec: DataSpec, seed: int):
     )
 
 
-def build_model(spec: ModelSpec, data_spec: DataSpec) -> torch.nn.Module:
-    """A freshly initialised ``MLP`` for the preset (``train`` seeds the init)."""
+def build_model(spec: ModelSpec, data_spec: DataSpec, *, seed: int) -> torch.nn.Module:
+    """A freshly initialised ``MLP`` for the preset, its weights fixed by ``seed``."""
     from manifold_lab.models import MLP
 
     return MLP(data_spec.ambient_dim, data_spec.n_classes, hidden=tuple(spec.hidden),
-               activation=spec.activation)
+               activation=spec.activation, seed=seed)

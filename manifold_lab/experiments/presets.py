@@ -87,13 +87,18 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Training of every swept model (the unregularised one included)."""
+    """Training of every swept model (the unregularised one included).
+
+    ``pgd_steps`` is the number of attack steps of ``pgd_l2`` training (step size
+    ``2.5 eps / steps``, the trainer's default).
+    """
 
     n_train: int
     epochs: int
     lr: float
     batch_size: int
     optimizer: str = "adam"
+    pgd_steps: int = 10
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ TOY_SPHERE = Preset(
     description="vMF mixture on a 2-sphere in R^512 (4 classes); 4 regularisers x 8 strengths",
     data=_SPHERE_DATA,
     model=ModelSpec(hidden=(128, 128), activation="softplus"),
-    train=TrainSpec(n_train=1000, epochs=80, lr=3e-3, batch_size=100),
+    train=TrainSpec(n_train=1000, epochs=80, lr=3e-3, batch_size=100, pgd_steps=3),
     eval=_FULL_EVAL,
     sweep=_SPHERE_SWEEP,
     n_seeds=2,

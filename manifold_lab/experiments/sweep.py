@@ -56,6 +56,10 @@ _COST_ORDER = {"pgd_l2": 5, "gradient_norm": 3, "smoothness": 2, "noise_augmenta
                "none": 1, BAYES_ID: 0}
 
 
+#: Model init seeds are kept below 2**31 (any seed API accepts them).
+_INIT_SEED_MOD = 2 ** 31
+
+
 @dataclass(frozen=True)
 class Job:
     """One model of the grid. ``regularizer`` is ``"none"``, a regulariser name or
@@ -123,8 +127,10 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str) -> dict:
     else:
         x, y = dist.sample(preset.train.n_train,
                            generator=make_generator(derive_seed(job.seed, "train-data")))
-        model = build_model(preset.model, preset.data)
-        objective = make_objective(job.regularizer, job.strength)
+        init_seed = derive_seed(job.seed, "init") % _INIT_SEED_MOD
+        model = build_model(preset.model, preset.data, seed=init_seed)
+        options = {"steps": preset.train.pgd_steps} if job.regularizer == "pgd_l2" else {}
+        objective = make_objective(job.regularizer, job.strength, **options)
         result = train(
             model, objective, data=(x, y), epochs=preset.train.epochs, lr=preset.train.lr,
             optimizer=preset.train.optimizer, batch_size=preset.train.batch_size,
