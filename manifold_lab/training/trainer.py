@@ -178,7 +178,7 @@ def train(
             for step, (xb, yb) in enumerate(batches.epoch(epoch_seed(seed, epoch, _PERMUTATION_STREAM))):
                 opt.zero_grad(set_to_none=True)
                 loss, logs = objective(model, xb, yb, generator=obj_gen)
-                value = float(loss)
+                value = float(loss.detach())
                 if not math.isfinite(value):
                     raise NonFiniteLossError(
                         f"loss became {value} at epoch {epoch + 1}, step {step + 1} "

@@ -43,7 +43,7 @@ _CLASSES = {cls.name: cls for cls in (CrossEntropy, GradientNorm, Smoothness, No
 
 
 def make_objective(name: str, strength: float = 0.0, **options) -> Objective:
-    """The objective of regulariser ``name`` at one strength (a sweep's single knob).
+    """The objective of regulariser ``name`` at strength ``s`` (a sweep's single knob).
 
     - ``"none"``: ``CrossEntropy()`` (``s`` ignored);
     - ``"gradient_norm"``: ``GradientNorm(weight=s, of="loss")``;
