@@ -1,4 +1,4 @@
-"""From preset specs to objects: the data distribution, a fresh model, derived seeds.
+"""From preset specs to objects: the distribution, training data, a fresh model, seeds.
 
 Seeds are derived by hashing (``derive_seed``), never by Python's ``hash``
 (randomised per process), so every worker process of a sweep rebuilds exactly
@@ -11,11 +11,12 @@ import hashlib
 
 import torch
 
-from manifold_lab.experiments.presets import DataSpec, ModelSpec
+from manifold_lab.experiments.presets import DataSpec, ModelSpec, TrainSpec
 
-__all__ = ["derive_seed", "make_generator", "build_distribution", "build_model"]
+__all__ = ["derive_seed", "make_generator", "build_distribution", "build_model", "training_data"]
 
 _SEED_BITS = 63  # torch.Generator.manual_seed accepts any non-negative 64-bit int
+_INIT_SEED_MOD = 2 ** 31  # model init seeds stay below 2**31 (any seed API accepts them)
 
 
 def derive_seed(*parts: object) -> int:
@@ -55,8 +56,14 @@ def build_distribution(spec: DataSpec, seed: int):
 
 
 def build_model(spec: ModelSpec, data_spec: DataSpec, *, seed: int) -> torch.nn.Module:
-    """A freshly initialised ``MLP`` for the preset, its weights fixed by ``seed``."""
+    """A freshly initialised ``MLP`` for model seed ``seed`` (the same initial
+    weights for every regulariser trained with that seed)."""
     from manifold_lab.models import MLP
 
     return MLP(data_spec.ambient_dim, data_spec.n_classes, hidden=tuple(spec.hidden),
-               activation=spec.activation, seed=seed)
+               activation=spec.activation, seed=derive_seed(seed, "init") % _INIT_SEED_MOD)
+
+
+def training_data(dist, spec: TrainSpec, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``spec.n_train`` noisy training samples of model seed ``seed`` (float32, CPU)."""
+    return dist.sample(spec.n_train, generator=make_generator(derive_seed(seed, "train-data")))

@@ -30,9 +30,7 @@ from typing import Callable
 import torch
 
 import manifold_lab
-from manifold_lab.experiments.build import (
-    build_distribution, build_model, derive_seed, make_generator,
-)
+from manifold_lab.experiments.build import build_distribution, build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.presets import Preset, preset_to_dict
 from manifold_lab.experiments.reports import atomic_write_json, read_json
@@ -54,10 +52,6 @@ BAYES_ID = "bayes_optimal"
 #: start the most expensive jobs first so parallel workers finish together.
 _COST_ORDER = {"pgd_l2": 5, "gradient_norm": 3, "smoothness": 2, "noise_augmentation": 1,
                "none": 1, BAYES_ID: 0}
-
-
-#: Model init seeds are kept below 2**31 (any seed API accepts them).
-_INIT_SEED_MOD = 2 ** 31
 
 
 @dataclass(frozen=True)
@@ -125,10 +119,8 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str) -> dict:
         model = BayesOptimalClassifier(dist).to(device)
         row.update(epochs_run=0, train_s=0.0)
     else:
-        x, y = dist.sample(preset.train.n_train,
-                           generator=make_generator(derive_seed(job.seed, "train-data")))
-        init_seed = derive_seed(job.seed, "init") % _INIT_SEED_MOD
-        model = build_model(preset.model, preset.data, seed=init_seed)
+        x, y = training_data(dist, preset.train, seed=job.seed)
+        model = build_model(preset.model, preset.data, seed=job.seed)
         options = {"steps": preset.train.pgd_steps} if job.regularizer == "pgd_l2" else {}
         objective = make_objective(job.regularizer, job.strength, **options)
         result = train(
