@@ -108,8 +108,8 @@ def test_pgd_adversarial_trains_on_pgd_examples():
     model, (x, y) = _linear(), _batch()
     loss, _ = PGDAdversarial(0.5, steps=4)(model, x, y, generator=torch.Generator().manual_seed(3))
     x_adv = pgd_l2(model, x, y, 0.5, steps=4, generator=torch.Generator().manual_seed(3))
-    assert float(loss) == pytest.approx(float(F.cross_entropy(model(x_adv), y).detach()), rel=1e-12)
-    assert float(loss) > float(F.cross_entropy(model(x), y).detach())
+    assert float(loss.detach()) == pytest.approx(float(F.cross_entropy(model(x_adv), y).detach()), rel=1e-12)
+    assert float(loss.detach()) > float(F.cross_entropy(model(x), y).detach())
     assert all(p.grad is None for p in model.parameters())
 
 
@@ -126,7 +126,7 @@ def test_make_objective_every_name(name):
     if name != "none":
         loss0, _ = make_objective(name, 0.0)(model, x, y, generator=torch.Generator().manual_seed(0))
         loss_big, _ = make_objective(name, 5.0)(model, x, y, generator=torch.Generator().manual_seed(0))
-        assert float(loss_big) != float(loss0)
+        assert float(loss_big.detach()) != float(loss0.detach())
 
 
 def test_make_objective_rejects_unknown_and_negative():

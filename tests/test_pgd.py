@@ -136,3 +136,15 @@ def test_bad_eps_shape_rejected():
     x = torch.randn(4, 3)
     with pytest.raises(ValueError, match="eps"):
         pgd_l2(_Constant(), x, torch.zeros(4, dtype=torch.long), torch.ones(3))
+
+
+def test_cuda_radius_and_modes(cuda_device):
+    model = _bn_model().to(cuda_device)
+    g = torch.Generator(device=cuda_device).manual_seed(0)
+    x = torch.randn(32, 4, device=cuda_device, generator=g)
+    y = torch.randint(0, 3, (32,), device=cuda_device, generator=g)
+    eps = torch.linspace(0.01, 3.0, 32, device=cuda_device)
+    x_adv = pgd_l2(model, x, y, eps, steps=5, generator=g)
+    # float32: projection exact to a few ulps of the radius.
+    assert bool((_norms(x_adv, x) <= eps * (1 + 1e-5)).all())
+    assert all(p.grad is None for p in model.parameters())
