@@ -129,3 +129,13 @@ def test_certify_on_cuda(cuda_device):
     cert = SmoothedClassifier(HalfSpace().to(cuda_device), 0.5, 2000).certify(
         x, generator=torch.Generator(device=cuda_device).manual_seed(0))
     assert cert.prediction.tolist() == [1, 0] and bool((cert.radius > 0).all())
+
+
+def test_vectorised_binomial_test_equals_scipy_binomtest():
+    from manifold_lab.training.smoothing import binomial_half_p_value
+
+    pairs = [(0, 0), (1, 0), (5, 5), (7, 3), (3, 7), (60, 40), (520, 480), (1000, 0), (12, 11)]
+    got = binomial_half_p_value([a for a, _ in pairs], [b for _, b in pairs])
+    for (a, b), p in zip(pairs, got):
+        expected = stats.binomtest(a, a + b, 0.5).pvalue if a + b > 0 else 1.0
+        assert p == pytest.approx(expected, rel=1e-12, abs=1e-300)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from manifold_lab._validation import check_finite, check_generator, check_min_ndim, check_positive_int
 from manifold_lab.training._context import eval_mode, frozen_parameters
-from manifold_lab.training.attacks._l2 import per_example, per_example_norm, project_l2, unit_l2
+from manifold_lab.training.attacks._l2 import per_example, project_l2, unit_l2
 
 __all__ = ["pgd_l2", "DEFAULT_STEP_FACTOR"]
 
