@@ -85,7 +85,6 @@ def test_a_real_process_prints_no_traceback(tmp_path):
 
 
 def test_a_full_tiny_run_through_main_prints_the_summary_and_resumes(capsys, tmp_path, monkeypatch):
-    pytest.importorskip("manifold_lab.training", reason="manifold_lab.training not available yet")
     from experiments_fakes import TINY
 
     monkeypatch.setitem(PRESETS, "tiny", (TINY, TINY))

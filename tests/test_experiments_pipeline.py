@@ -10,16 +10,13 @@ import shutil
 
 import pytest
 
-# Until the training layer (issue 5) lands, the end-to-end tests have nothing to train with.
-pytest.importorskip("manifold_lab.training", reason="manifold_lab.training not available yet")
-
-from experiments_fakes import TINY  # noqa: E402
-from manifold_lab.experiments import sweep as sweep_module  # noqa: E402
-from manifold_lab.experiments.build import build_distribution  # noqa: E402
-from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set  # noqa: E402
-from manifold_lab.experiments.pipeline import run_experiment  # noqa: E402
-from manifold_lab.experiments.presets import get_preset  # noqa: E402
-from manifold_lab.models import BayesOptimalClassifier  # noqa: E402
+from experiments_fakes import TINY
+from manifold_lab.experiments import sweep as sweep_module
+from manifold_lab.experiments.build import build_distribution
+from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set
+from manifold_lab.experiments.pipeline import run_experiment
+from manifold_lab.experiments.presets import get_preset
+from manifold_lab.models import BayesOptimalClassifier
 
 N_JOBS = TINY.n_models + 1  # + Bayes-optimal
 

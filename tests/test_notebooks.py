@@ -6,9 +6,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-# The notebooks train models: until the training layer (issue 5) lands they cannot run.
-pytest.importorskip("manifold_lab.training", reason="manifold_lab.training not available yet")
-
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: Per-cell limit; the small settings take seconds, this only stops a hang.
