@@ -198,8 +198,8 @@ def _run(args: argparse.Namespace) -> int:
     print()
     print((out / "summary.txt").read_text().rstrip())
     _print_claims(results)
-    print(f"\n{results['resumed_models']} model(s) resumed; wall time {results['runtime_s']:.1f} s; "
-          f"results in {out / 'results.json'}")
+    print(f"\n{results['resumed_models']} model(s) resumed; wall time {results['runtime_s']:.1f} s "
+          f"(all invocations: {results['runtime_total_s']:.1f} s); results in {out / 'results.json'}")
     return 0
 
 

@@ -15,6 +15,7 @@ the run directory (all written atomically):
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -80,6 +81,7 @@ def assemble_results(
         "fingerprint": run_fingerprint(preset, base_seed),
         "config": config,
         "runtime_s": runtime_s,
+        "runtime_total_s": runtime_s,
         "compute_s": sum(r.get("train_s", 0.0) + r.get("eval_s", 0.0) for r in rows.values()),
         "resumed_models": resumed,
         "bayes_optimal": bayes,
@@ -97,8 +99,10 @@ def _theorem_markdown(results: dict) -> str:
     return "\n".join(parts)
 
 
-def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = True) -> list[Path]:
-    """Write every report file, ``results.json`` last; return the paths written."""
+def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = True,
+                  results_json: bool = True) -> list[Path]:
+    """Write every report file, ``results.json`` last (unless ``results_json`` is
+    False: the caller writes it); return the paths written."""
     out = Path(out_dir)
     written = []
 
@@ -114,24 +118,29 @@ def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = 
         from manifold_lab.experiments.plots import write_figures
 
         written.extend(write_figures(results, out))
-    atomic_write_json(out / "results.json", results)
-    written.append(out / "results.json")
+    if results_json:
+        atomic_write_json(out / "results.json", results)
+        written.append(out / "results.json")
     return written
 
 
-def _check_run_dir(out: Path, preset: Preset, fingerprint: str, base_seed: int) -> None:
+def _check_run_dir(out: Path, preset: Preset, fingerprint: str, base_seed: int) -> dict:
+    """The stored ``run.json`` of ``out`` ({} if none); ``ValueError`` if it is
+    another configuration's."""
     run_file = out / "run.json"
+    stored: dict = {}
     if run_file.exists():
         try:
             stored = read_json(run_file)
         except (OSError, ValueError):
-            stored = {}
+            stored = {"fingerprint": None}
         if stored.get("fingerprint") != fingerprint:
             raise ValueError(
                 f"{out} holds a run of another configuration (preset "
                 f"{stored.get('preset')!r}, seed {stored.get('base_seed')!r}, quick "
                 f"{stored.get('quick')!r}); choose a new --out or delete that directory"
             )
+    return stored
 
 
 def run_experiment(
@@ -177,11 +186,15 @@ def run_experiment(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fingerprint = run_fingerprint(preset, base_seed)
-    _check_run_dir(out, preset, fingerprint, base_seed)
-    atomic_write_json(out / "run.json", {
+    previous = _check_run_dir(out, preset, fingerprint, base_seed)
+    run_info = {
         "fingerprint": fingerprint, "preset": preset.name, "base_seed": base_seed,
         "quick": quick, "config": preset_to_dict(preset),
-    })
+        # Wall-clock seconds of every invocation into this directory (interrupted
+        # ones included), so a resumed run still reports what it cost in total.
+        "invocations_s": list(previous.get("invocations_s", [])),
+    }
+    atomic_write_json(out / "run.json", run_info)
     plan = plan_jobs(preset, base_seed)
     finished = load_finished(out / "models", fingerprint)
     if any(job.id not in finished for job in plan) and (out / "results.json").exists():
@@ -203,9 +216,16 @@ def run_experiment(
                          on_done=on_done)
     finally:
         bar.close()
+        run_info["invocations_s"].append(time.perf_counter() - t0)
+        atomic_write_json(out / "run.json", run_info)
     results = assemble_results(preset, rows, thresholds=thresholds, base_seed=base_seed,
-                               device=device, runtime_s=time.perf_counter() - t0,
-                               resumed=resumed)
-    write_reports(results, out, figures=figures)
+                               device=device, runtime_s=math.nan, resumed=resumed)
+    write_reports(results, out, figures=figures, results_json=False)
+    # Timed after the figures, so runtime_s is the whole invocation but imports.
+    results["runtime_s"] = time.perf_counter() - t0
+    run_info["invocations_s"][-1] = results["runtime_s"]
+    results["runtime_total_s"] = sum(run_info["invocations_s"])
+    atomic_write_json(out / "run.json", run_info)
+    atomic_write_json(out / "results.json", results)
     return results
 
