@@ -154,3 +154,14 @@ def test_tiny_run_on_cuda(cuda_device, tmp_path, first_run):
     # Same held-out samples: at most a near-tie point or two may flip class.
     assert results["bayes_optimal"]["accuracy"] == pytest.approx(
         cpu["bayes_optimal"]["accuracy"], abs=2 / TINY.eval.n_accuracy)
+
+
+def test_a_failing_model_is_named_in_a_one_line_error(tmp_path, monkeypatch):
+    def diverge(preset, job, base_seed, device):
+        raise ValueError("loss is nan at epoch 3, step 7; lower the learning rate")
+
+    monkeypatch.setattr(sweep_module, "run_job", diverge)
+    with pytest.raises(ValueError, match=r"^model \S+: loss is nan") as info:
+        run_experiment(TINY, tmp_path, jobs=1, progress=False, figures=False)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "results.json").exists()

@@ -111,10 +111,10 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str) -> dict:
     from manifold_lab.models import BayesOptimalClassifier
     from manifold_lab.training import make_objective, train
 
-    t0 = time.perf_counter()
     dist = build_distribution(preset.data, base_seed)
     es = make_eval_set(dist, preset.eval, seed=base_seed, device=device)
     row: dict = {"id": job.id}
+    t0 = time.perf_counter()
     if job.regularizer == BAYES_ID:
         model = BayesOptimalClassifier(dist).to(device)
         row.update(epochs_run=0, train_s=0.0)
@@ -227,10 +227,18 @@ def run_sweep(
         if on_done is not None:
             on_done(job, row, False)
 
+    def result_of(job: Job, compute: Callable[[], dict]) -> dict:
+        # A ValueError from a layer below (e.g. the trainer's non-finite-loss
+        # error) is a one-line message; say which model it came from.
+        try:
+            return compute()
+        except ValueError as exc:
+            raise ValueError(f"model {job.id}: {exc}") from exc
+
     workers = min(jobs, len(pending))
     if workers <= 1:
         for job in pending:
-            finish(job, run_job(preset, job, base_seed, device))
+            finish(job, result_of(job, lambda: run_job(preset, job, base_seed, device)))
     else:
         threads = max(1, usable_cpus() // workers)
         pool = cf.ProcessPoolExecutor(
@@ -241,7 +249,7 @@ def run_sweep(
             futures = {pool.submit(run_job, preset, job, base_seed, device): job
                        for job in pending}
             for fut in cf.as_completed(futures):
-                finish(futures[fut], fut.result())
+                finish(futures[fut], result_of(futures[fut], fut.result))
         except BaseException:
             _stop_workers(pool)
             raise
