@@ -28,3 +28,12 @@ def test_ci_pins_cpu_torch_but_pyproject_keeps_an_open_range():
     assert "torch==" in constraints
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"torch>=' in pyproject and '"torch==' not in pyproject
+
+
+def test_readme_python_example_runs_and_shows_tangent_bayes_gradients(capsys):
+    text = (ROOT / "README.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})
+    first_line = capsys.readouterr().out.splitlines()[0]
+    # The exact Bayes gradient on the sphere mixture is tangent up to O(noise_std^2).
+    assert first_line.startswith("tensor(1.0000") or first_line.startswith("tensor(0.9999")
