@@ -85,6 +85,16 @@ class EmbeddedManifold(Manifold):
         return self._k
 
     @property
+    def center(self) -> torch.Tensor:
+        """``c``, shape ``[d]`` float64: the image of the local origin."""
+        return self._embedding.offset
+
+    @property
+    def frame(self) -> torch.Tensor:
+        """``F``, shape ``[d, m]`` float64, orthonormal: the local axes in ``R^d``."""
+        return self._embedding.frame
+
+    @property
     def embedding(self) -> Embedding:
         """The isometry ``y -> c + F y`` placing the local manifold in ``R^d``."""
         return self._embedding

@@ -65,10 +65,6 @@ class AffineSubspace(EmbeddedManifold):
         return out
 
     @property
-    def frame(self) -> torch.Tensor:
-        return self._embedding.frame
-
-    @property
     def offset(self) -> torch.Tensor:
         return self._embedding.offset
 

@@ -80,14 +80,6 @@ class Sphere(EmbeddedManifold):
         self.radius = float(radius)
 
     @property
-    def center(self) -> torch.Tensor:
-        return self._embedding.offset
-
-    @property
-    def frame(self) -> torch.Tensor:
-        return self._embedding.frame
-
-    @property
     def length_scale(self) -> float:
         return self.radius + float(self.center.norm())
 

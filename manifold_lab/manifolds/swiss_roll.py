@@ -73,14 +73,6 @@ class SwissRoll(EmbeddedManifold):
         self.height = float(height)
 
     @property
-    def center(self) -> torch.Tensor:
-        return self._embedding.offset
-
-    @property
-    def frame(self) -> torch.Tensor:
-        return self._embedding.frame
-
-    @property
     def length_scale(self) -> float:
         return self.t_range[1] + self.height + float(self.center.norm())
 

@@ -67,14 +67,6 @@ class Torus(EmbeddedManifold):
         self.radii = (big, small)
 
     @property
-    def center(self) -> torch.Tensor:
-        return self._embedding.offset
-
-    @property
-    def frame(self) -> torch.Tensor:
-        return self._embedding.frame
-
-    @property
     def length_scale(self) -> float:
         return sum(self.radii) + float(self.center.norm())
 
