@@ -7,7 +7,6 @@ a traceback.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch

@@ -5,7 +5,7 @@ from pathlib import Path
 
 METRICS = Path(__file__).resolve().parents[1] / "manifold_lab" / "metrics"
 ALLOWED_ROOTS = {"torch", "numpy", "scipy", "__future__", "math", "dataclasses", "typing", "contextlib", "functools"}
-ALLOWED_PROJECT = ("manifold_lab._validation", "manifold_lab.metrics")
+ALLOWED_PROJECT = ("manifold_lab._validation", "manifold_lab._modes", "manifold_lab.metrics")
 
 
 def imported_modules(path):

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from torch import nn
 
 from manifold_lab.data import GaussianSignalDistractor
 from manifold_lab.models import MLP, BayesOptimalClassifier

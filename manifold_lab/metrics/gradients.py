@@ -22,36 +22,16 @@ uses this to pick each point's own label inside batches that mix points.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
-from torch import nn
 
+from manifold_lab._modes import eval_mode
 from manifold_lab._validation import check_finite, check_min_ndim
 
 __all__ = ["ScalarFn", "scalar_fn", "input_gradient", "scalar_gradient", "TARGETS"]
 
 TARGETS = ("logit", "log_softmax", "sum_logits")
-
-
-@contextlib.contextmanager
-def eval_mode(model: object) -> Iterator[None]:
-    """Put ``model`` (if an ``nn.Module``) in eval mode, restoring every submodule's flag.
-
-    Flags are restored per submodule, so a model deliberately mixing modes
-    (e.g. frozen BatchNorm inside a training network) comes back unchanged.
-    """
-    if not isinstance(model, nn.Module):
-        yield
-        return
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.train(flag)
 
 
 def call_scalar(f: Callable, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

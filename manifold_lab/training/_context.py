@@ -7,32 +7,14 @@ from typing import Callable, Iterator
 
 from torch import nn
 
+from manifold_lab._modes import eval_mode
+
 __all__ = ["eval_mode", "frozen_parameters", "unwrap_module"]
 
 
 def unwrap_module(model: Callable) -> nn.Module | None:
     """``model`` if it is an ``nn.Module``, else ``None`` (plain callables have no mode)."""
     return model if isinstance(model, nn.Module) else None
-
-
-@contextlib.contextmanager
-def eval_mode(model: Callable) -> Iterator[None]:
-    """Eval mode inside the block; every submodule's own flag is restored afterwards.
-
-    Restoring per submodule keeps deliberately mixed modes (a frozen BatchNorm
-    inside a training network) intact.
-    """
-    module = unwrap_module(model)
-    if module is None:
-        yield
-        return
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 @contextlib.contextmanager
