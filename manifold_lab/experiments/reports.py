@@ -14,9 +14,9 @@ import io
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 from typing import Iterable, Sequence
+
+from manifold_lab._io import atomic_write_bytes
 
 __all__ = [
     "CSV_FIELDS",
@@ -64,7 +64,6 @@ CSV_FIELDS = (
 )
 
 
-_FILE_MODE = 0o644
 
 
 def to_jsonable(obj):
@@ -76,25 +75,6 @@ def to_jsonable(obj):
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     return obj
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir + rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600 files; reports are meant to be shared like any output.
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        # Leave no temp file behind on any failure, KeyboardInterrupt included.
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -22,13 +22,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from manifold_lab._io import atomic_write_bytes
 from manifold_lab.models import MODEL_CLASSES, build_model
 
 __all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "config_path",
@@ -110,8 +110,8 @@ def save_checkpoint(
     data = buffer.getvalue()
     meta["weights_sha256"] = hashlib.sha256(data).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, data)
-    _atomic_write(config_path(path), (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(config_path(path), (json.dumps(meta, indent=2) + "\n").encode())
     return path
 
 
@@ -157,17 +157,3 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         first = str(exc).strip().splitlines()
         raise CheckpointError(f"checkpoint weights do not fit {type(model).__name__}: "
                               f"{first[1].strip() if len(first) > 1 else first[0]}") from None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
