@@ -22,7 +22,7 @@ import torch
 
 from manifold_lab._validation import check_generator, check_positive_int
 from manifold_lab.manifolds._embedding import Embedding
-from manifold_lab.manifolds.base import Manifold, check_points, default_max_distance
+from manifold_lab.manifolds.base import Manifold, check_points, point_tolerance
 
 __all__ = ["EmbeddedManifold", "check_dims"]
 
@@ -117,11 +117,7 @@ class EmbeddedManifold(Manifold):
                              f"{name} (they are at {self._degenerate_where}); pass points on the manifold")
         dist = torch.sqrt(self._embedding.residual(x).square().sum(-1)
                           + (y - foot).square().sum(-1))
-        if max_distance is None:
-            tol = default_max_distance(x.dtype, 1.0) * (self.length_scale
-                                                        + torch.linalg.vector_norm(x, dim=-1))
-        else:
-            tol = torch.as_tensor(float(max_distance), dtype=x.dtype, device=x.device)
+        tol = point_tolerance(x, max_distance, self.length_scale)
         too_far = dist > tol
         if bool(too_far.any()):
             raise ValueError(f"{int(too_far.sum())} point(s) of x lie off the {name} (largest distance "

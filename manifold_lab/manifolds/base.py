@@ -22,7 +22,7 @@ import torch
 
 from manifold_lab._validation import check_finite, check_last_dim
 
-__all__ = ["Manifold", "check_points", "default_max_distance", "ON_MANIFOLD_TOL_FACTOR"]
+__all__ = ["Manifold", "check_points", "default_max_distance", "point_tolerance", "ON_MANIFOLD_TOL_FACTOR"]
 
 #: A point counts as "on the manifold" when its distance to it is at most
 #: ``ON_MANIFOLD_TOL_FACTOR * sqrt(eps(dtype)) * length_scale``. ``sqrt(eps)`` is
@@ -36,6 +36,17 @@ ON_MANIFOLD_TOL_FACTOR = 10.0
 def default_max_distance(dtype: torch.dtype, length_scale: float) -> float:
     """The default ``max_distance`` of ``tangent_basis`` (see ``ON_MANIFOLD_TOL_FACTOR``)."""
     return ON_MANIFOLD_TOL_FACTOR * math.sqrt(torch.finfo(dtype).eps) * length_scale
+
+
+def point_tolerance(x: torch.Tensor, max_distance: float | None, length_scale: float = 1.0) -> torch.Tensor:
+    """Per-point on-manifold tolerance for ``x : [..., d]``, shape ``[...]`` (or a scalar).
+
+    ``max_distance`` when given, else the relative default
+    ``default_max_distance(x.dtype, 1) · (length_scale + |x|)``.
+    """
+    if max_distance is not None:
+        return torch.as_tensor(float(max_distance), dtype=x.dtype, device=x.device)
+    return default_max_distance(x.dtype, 1.0) * (length_scale + torch.linalg.vector_norm(x, dim=-1))
 
 
 def check_points(name: str, x: torch.Tensor, ambient_dim: int) -> torch.Tensor:

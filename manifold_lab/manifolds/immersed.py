@@ -15,7 +15,7 @@ import torch
 
 from manifold_lab._validation import check_generator, check_positive_int
 from manifold_lab.manifolds._analytic import check_dims
-from manifold_lab.manifolds.base import Manifold, check_points, default_max_distance
+from manifold_lab.manifolds.base import Manifold, check_points, point_tolerance
 
 __all__ = ["ImmersedManifold", "forward_jacobian", "orthonormal_span"]
 
@@ -199,10 +199,7 @@ class ImmersedManifold(Manifold):
         with torch.no_grad():
             z = self.chart(flat)
             resid = torch.linalg.vector_norm(self._embed_flat(z) - flat, dim=-1)
-        if max_distance is None:
-            tol = default_max_distance(x.dtype, 1.0) * (1.0 + torch.linalg.vector_norm(flat, dim=-1))
-        else:
-            tol = torch.as_tensor(float(max_distance), dtype=x.dtype, device=x.device)
+        tol = point_tolerance(flat, max_distance)
         if bool((resid > tol).any()):
             raise ValueError(f"{int((resid > tol).sum())} point(s) of x lie off the ImmersedManifold "
                              f"(largest |embed(chart(x)) - x| = {float(resid.max()):.3g} > tolerance); "

@@ -18,7 +18,7 @@ import torch
 
 from manifold_lab._validation import check_generator, check_positive_int
 from manifold_lab.manifolds._embedding import Embedding
-from manifold_lab.manifolds.base import Manifold, check_points, default_max_distance
+from manifold_lab.manifolds.base import Manifold, check_points, point_tolerance
 
 __all__ = ["Product"]
 
@@ -104,10 +104,7 @@ class Product(Manifold):
 
     def _check_in_span(self, x: torch.Tensor, max_distance: float | None) -> None:
         resid = torch.linalg.vector_norm(self.placement.residual(x), dim=-1)
-        if max_distance is None:
-            tol = default_max_distance(x.dtype, 1.0) * (1.0 + torch.linalg.vector_norm(x, dim=-1))
-        else:
-            tol = torch.as_tensor(float(max_distance), dtype=x.dtype, device=x.device)
+        tol = point_tolerance(x, max_distance)
         if bool((resid > tol).any()):
             raise ValueError(f"{int((resid > tol).sum())} point(s) of x lie outside the span of the "
                              f"Product's factor subspaces (largest distance {float(resid.max()):.3g} > "

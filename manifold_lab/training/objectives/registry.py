@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
-from manifold_lab.training.objectives.base import Objective
+from manifold_lab.training.objectives.base import Objective, check_weight
 from manifold_lab.training.objectives.cross_entropy import CrossEntropy
 from manifold_lab.training.objectives.gradient_norm import GradientNorm
 from manifold_lab.training.objectives.noise_augmentation import NoiseAugmentation
@@ -63,12 +61,7 @@ def make_objective(name: str, strength: float = 0.0, **options) -> Objective:
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown regulariser {name!r}; choose one of {list(REGULARIZERS)}")
-    try:
-        strength = float(strength)
-    except (TypeError, ValueError):
-        raise ValueError(f"strength must be a number, got {strength!r}") from None
-    if not math.isfinite(strength) or strength < 0:
-        raise ValueError(f"strength must be finite and >= 0, got {strength}")
+    strength = check_weight("strength", strength)
     try:
         return _BUILDERS[name](strength, **options)
     except TypeError as exc:
