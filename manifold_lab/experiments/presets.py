@@ -217,14 +217,19 @@ TOY_SPHERE = Preset(
     theorem_models=_THEOREM_MODELS,
 )
 
-# Quick: every other strength, one seed, fewer evaluation points; same training.
-TOY_SPHERE_QUICK = dataclasses.replace(
-    TOY_SPHERE,
-    eval=_QUICK_EVAL,
-    sweep=tuple((name, values[::2]) for name, values in _SPHERE_SWEEP),
-    n_seeds=1,
-    theorem_models=(("none", 0),),
-)
+
+def _quick(preset: Preset) -> Preset:
+    """Every other strength, one seed, fewer evaluation points; same training."""
+    return dataclasses.replace(
+        preset,
+        eval=_QUICK_EVAL,
+        sweep=tuple((name, values[::2]) for name, values in preset.sweep),
+        n_seeds=1,
+        theorem_models=(("none", 0),),
+    )
+
+
+TOY_SPHERE_QUICK = _quick(TOY_SPHERE)
 
 _SUBSPACE_DATA = DataSpec(
     kind="signal_distractor", ambient_dim=256, intrinsic_dim=4, distractor_dim=4,
@@ -251,13 +256,7 @@ TOY_SUBSPACE = Preset(
     theorem_models=_THEOREM_MODELS,
 )
 
-TOY_SUBSPACE_QUICK = dataclasses.replace(
-    TOY_SUBSPACE,
-    eval=_QUICK_EVAL,
-    sweep=tuple((name, values[::2]) for name, values in _SUBSPACE_SWEEP),
-    n_seeds=1,
-    theorem_models=(("none", 0),),
-)
+TOY_SUBSPACE_QUICK = _quick(TOY_SUBSPACE)
 
 #: name -> (full preset, quick preset)
 PRESETS: dict[str, tuple[Preset, Preset]] = {
