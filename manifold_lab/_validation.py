@@ -68,6 +68,14 @@ def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
+def check_float_dtype(name: str, dtype: object) -> torch.dtype:
+    """Raise ``ValueError`` unless ``dtype`` is a floating-point ``torch.dtype``
+    (an integer dtype would silently round every sampled point)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{name} must be a floating-point torch dtype (e.g. torch.float32), got {dtype}")
+    return dtype
+
+
 def check_generator(generator: torch.Generator | None, device: torch.device | str) -> None:
     """Raise ``ValueError`` if ``generator`` lives on a different device type than ``device``."""
     if generator is None:

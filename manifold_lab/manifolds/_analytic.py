@@ -20,7 +20,7 @@ from abc import abstractmethod
 
 import torch
 
-from manifold_lab._validation import check_generator, check_positive_int
+from manifold_lab._validation import check_float_dtype, check_generator, check_positive_int
 from manifold_lab.manifolds._embedding import Embedding
 from manifold_lab.manifolds.base import Manifold, check_points, point_tolerance
 
@@ -103,6 +103,7 @@ class EmbeddedManifold(Manifold):
                dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
         check_positive_int("n", n)
         check_generator(generator, device)
+        check_float_dtype("dtype", dtype)
         y = self._sample_local(n, generator, device)
         return self._embedding.from_local(y).to(dtype)
 

@@ -45,6 +45,11 @@ def point_tolerance(x: torch.Tensor, max_distance: float | None, length_scale: f
     ``default_max_distance(x.dtype, 1) · (length_scale + |x|)``.
     """
     if max_distance is not None:
+        if isinstance(max_distance, bool) or not isinstance(max_distance, (int, float)) \
+                or math.isnan(max_distance) or max_distance < 0:
+            # NaN compares false with every distance, so it would accept any point.
+            raise ValueError(f"max_distance must be a number >= 0 (or None for the default), "
+                             f"got {max_distance!r}")
         return torch.as_tensor(float(max_distance), dtype=x.dtype, device=x.device)
     return default_max_distance(x.dtype, 1.0) * (length_scale + torch.linalg.vector_norm(x, dim=-1))
 

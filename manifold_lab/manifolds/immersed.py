@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from manifold_lab._validation import check_generator, check_positive_int
+from manifold_lab._validation import check_float_dtype, check_generator, check_positive_int
 from manifold_lab.manifolds._analytic import check_dims
 from manifold_lab.manifolds.base import Manifold, check_points, point_tolerance
 
@@ -171,6 +171,7 @@ class ImmersedManifold(Manifold):
         """``(x [n, d], z [n, k])`` with ``x = embed(z)``; ``z`` drawn in float64, cast to ``dtype``."""
         check_positive_int("n", n)
         check_generator(generator, device)
+        check_float_dtype("dtype", dtype)
         if self.latent_sampler is None:
             z = torch.randn(n, self._k, generator=generator, dtype=torch.float64, device=device)
         else:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from manifold_lab._validation import check_generator, check_positive_int
+from manifold_lab._validation import check_float_dtype, check_generator, check_positive_int
 from manifold_lab.manifolds._embedding import Embedding
 from manifold_lab.manifolds.base import Manifold, check_points, point_tolerance
 
@@ -99,6 +99,7 @@ class Product(Manifold):
                dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
         check_positive_int("n", n)
         check_generator(generator, device)
+        check_float_dtype("dtype", dtype)
         parts = [f.sample(n, generator=generator, dtype=torch.float64, device=device) for f in self.factors]
         return self.combine(parts).to(dtype)
 

@@ -7,7 +7,8 @@ serves synthetic and image models alike. Imports only torch and
 
 Public API
 ----------
-tangent_fraction(grad, basis), alignment_ratio(grad, basis), score_cosine(grad, score)
+tangent_fraction(grad, basis), alignment_ratio(grad, basis), pooled_alignment(grad, basis),
+score_cosine(grad, score)
 input_gradient(model, x, y=None, *, target="log_softmax"), scalar_fn(model, y=None, *, target=...)
 manifold_robustness(f, x, basis, sigmas, *, n_samples=64, generator=None, chunk_size=None)
 directional_robustness(model_or_fn, x, basis, eps, *, n_directions=8, distance="softmax_l1", ...)
@@ -16,7 +17,9 @@ theorem_3_1_table(f, x, basis, sigmas, *, n_samples=512, generator=None)
 
 from manifold_lab.metrics._checks import check_basis, orthonormality_tolerance
 from manifold_lab.metrics._sweep import DEFAULT_CHUNK_ELEMENTS, RobustnessResult
-from manifold_lab.metrics.alignment import alignment_ratio, score_cosine, tangent_fraction
+from manifold_lab.metrics.alignment import (
+    alignment_ratio, pooled_alignment, score_cosine, tangent_fraction,
+)
 from manifold_lab.metrics.directional import DirectionalRobustness, directional_robustness
 from manifold_lab.metrics.gradients import ScalarFn, input_gradient, scalar_fn, scalar_gradient
 from manifold_lab.metrics.robustness import ManifoldRobustness, manifold_robustness
@@ -25,6 +28,7 @@ from manifold_lab.metrics.theorem31 import Theorem31Table, theorem_3_1_table
 __all__ = [
     "tangent_fraction",
     "alignment_ratio",
+    "pooled_alignment",
     "score_cosine",
     "input_gradient",
     "scalar_fn",

@@ -1,17 +1,21 @@
 """On-manifold gradient alignment (THEORY.md, Definition 2) and score cosines.
 
 All functions are pure tensor maps, batched over any leading dimensions, in the
-dtype and on the device of their inputs.
+dtype and on the device of their inputs (float16/bfloat16 inputs are computed and
+returned in float32, see ``working_dtype``).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from manifold_lab._validation import check_finite, check_min_ndim
 from manifold_lab.metrics._checks import check_basis
 
-__all__ = ["tangent_fraction", "alignment_ratio", "score_cosine", "split_tangent_normal"]
+__all__ = ["tangent_fraction", "alignment_ratio", "pooled_alignment", "score_cosine",
+           "split_tangent_normal", "working_dtype"]
 
 
 def _check_grad(name: str, grad: torch.Tensor) -> torch.Tensor:
@@ -21,6 +25,17 @@ def _check_grad(name: str, grad: torch.Tensor) -> torch.Tensor:
     if not grad.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {grad.dtype}")
     return check_finite(name, grad)
+
+
+#: Half-precision inputs are computed in this dtype: squaring a float16 gradient
+#: of size 1e-4 underflows to 0 (float16's smallest subnormal is 6e-8), which
+#: made ``alignment_ratio`` +inf and ``tangent_fraction`` far too small.
+_HALF_WORKING_DTYPE = torch.float32
+
+
+def working_dtype(t: torch.Tensor) -> torch.dtype:
+    """``t.dtype``, or float32 for float16/bfloat16 (whose squares under/overflow)."""
+    return _HALF_WORKING_DTYPE if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
 
 
 def split_tangent_normal(grad: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,10 +52,12 @@ def split_tangent_normal(grad: torch.Tensor, basis: torch.Tensor) -> tuple[torch
     tangent_sq, normal_sq : Tensor, shape [...]
         ``‖P_T g‖² = ‖Bᵀg‖²`` and ``‖P_N g‖² = ‖g − B Bᵀg‖²``. The normal part is
         formed explicitly rather than as ``‖g‖² − ‖Bᵀg‖²``, which cancels
-        catastrophically for nearly tangent gradients.
+        catastrophically for nearly tangent gradients. Computed (and returned)
+        in float32 for half-precision ``grad``, in ``grad``'s dtype otherwise.
     """
     _check_grad("grad", grad)
     check_basis(basis, grad.shape[-1])
+    grad = grad.to(working_dtype(grad))
     basis = basis.to(dtype=grad.dtype, device=grad.device)
     coords = (grad.unsqueeze(-2) @ basis).squeeze(-2)  # [..., k] = Bᵀg
     tangent = (basis @ coords.unsqueeze(-1)).squeeze(-1)
@@ -97,6 +114,31 @@ def alignment_ratio(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     return nor_sq / tan_sq
 
 
+def pooled_alignment(grad: torch.Tensor, basis: torch.Tensor) -> float:
+    """Alignment pooled over points: ``Σ_i ‖P_N g_i‖² / Σ_i ‖P_T g_i‖²``.
+
+    The σ → 0 limit of the point-averaged ratio ``R̄_N(σ)/R̄_T(σ)`` (Theorem 3.1
+    summed over points). Unlike the mean of the per-point ``A(x_i)`` it is not
+    dominated by the few points where ``P_T g`` is nearly zero.
+
+    Parameters
+    ----------
+    grad : Tensor, shape [n, d]
+    basis : Tensor, shape [n, d, k] or [d, k]
+
+    Returns
+    -------
+    float
+        Computed in float64 (the sums run over every point); ``+inf`` when every
+        tangent part is zero but some normal part is not, NaN when all ``g = 0``.
+    """
+    tan_sq, nor_sq = split_tangent_normal(grad.to(torch.float64), basis)
+    tan, nor = tan_sq.sum(), nor_sq.sum()
+    if tan == 0:
+        return math.inf if nor > 0 else math.nan
+    return float(nor / tan)
+
+
 def score_cosine(grad: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
     """Cosine similarity ``⟨g, s⟩ / (‖g‖ ‖s‖)`` between a gradient and a score.
 
@@ -121,6 +163,7 @@ def score_cosine(grad: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
             f"grad and score must share the last dimension, got shapes {list(grad.shape)} "
             f"and {list(score.shape)}"
         )
+    grad = grad.to(working_dtype(grad))
     score = score.to(dtype=grad.dtype, device=grad.device)
     dot = (grad * score).sum(-1)
     norms = torch.linalg.vector_norm(grad, dim=-1) * torch.linalg.vector_norm(score, dim=-1)

@@ -213,6 +213,10 @@ def input_gradient(
     """
     _check_target(target)
     y = _check_labels(y)
+    if isinstance(y, torch.Tensor) and isinstance(x, torch.Tensor) and x.ndim >= 1 \
+            and y.shape[0] != x.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} labels but x has {x.shape[0]} points; "
+                         "pass one label per point")
     if y is None and not callable(target) and target != "sum_logits":
         with torch.no_grad(), eval_mode(model):
             y = model(x).argmax(1)

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import torch
 
 from manifold_lab.metrics._sweep import draw_units
-from manifold_lab.metrics.alignment import split_tangent_normal
+from manifold_lab.metrics.alignment import pooled_alignment, split_tangent_normal
 from manifold_lab.metrics.gradients import scalar_gradient
 from manifold_lab.metrics.robustness import robustness_values
 
@@ -190,7 +190,7 @@ def theorem_3_1_table(
             f"the tangent gradient P_T ∇f is zero at point(s) {bad[:10]}: Theorem 3.1 needs P_T ∇f ≠ 0"
         )
     A_point = nor_sq / tan_sq
-    A = nor_sq.sum() / tan_sq.sum()
+    A = pooled_alignment(g, basis)
     units = draw_units(values, antithetic)  # [2, n, m, S]
     R_pt = units.mean(2)  # [2, n, S]
     R_T, R_N = R_pt[0].mean(0), R_pt[1].mean(0)  # [S]

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from manifold_lab._modes import eval_mode
 from manifold_lab._validation import check_finite, check_positive, check_positive_int
 from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
 
@@ -157,6 +158,9 @@ def train(
     device = torch.device(device)
     batches = _Batches(data, batch_size, device)
     model.to(device)
+    n_classes = _n_outputs(model, batches)
+    if batches.y is not None:
+        _check_label_range(batches.y, n_classes)
     opt = OPTIMIZERS[optimizer]([p for p in model.parameters() if p.requires_grad], float(lr),
                                 float(weight_decay))
     config = {"objective": _objective_config(objective), "lr": float(lr), "optimizer": optimizer,
@@ -176,6 +180,8 @@ def train(
             sums: dict[str, float] = {}
             model.train()
             for step, (xb, yb) in enumerate(batches.epoch(epoch_seed(seed, epoch, _PERMUTATION_STREAM))):
+                if batches.y is None:
+                    _check_label_range(yb, n_classes)
                 opt.zero_grad(set_to_none=True)
                 loss, logs = objective(model, xb, yb, generator=obj_gen)
                 value = float(loss.detach())
@@ -235,6 +241,10 @@ class _Batches:
             raise ValueError("data is empty")
         self.steps = -(-self.n // batch_size)
 
+    def first_x(self) -> torch.Tensor:
+        """The first input of a Dataset, shape [1, *shape]."""
+        return torch.as_tensor(self.dataset[0][0]).unsqueeze(0)
+
     def epoch(self, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
         if self.x is not None:
@@ -246,6 +256,25 @@ class _Batches:
         loader = DataLoader(self.dataset, batch_size=self.batch_size, sampler=order.tolist())
         for xb, yb in loader:
             yield xb.to(self.device), torch.as_tensor(yb).to(self.device, torch.int64)
+
+
+def _n_outputs(model: nn.Module, batches: "_Batches") -> int:
+    """Width of the model's output (its number of classes), from one example in
+    eval mode without gradients (no BatchNorm statistics move, no RNG is drawn)."""
+    x0 = batches.x[:1] if batches.x is not None else batches.first_x().to(batches.device)
+    with eval_mode(model), torch.no_grad():
+        out = model(x0)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise ValueError(f"model must map x [n, *shape] to logits [n, n_classes], got output "
+                         f"{list(getattr(out, 'shape', [])) or type(out).__name__}")
+    return out.shape[-1]
+
+
+def _check_label_range(y: torch.Tensor, n_classes: int) -> None:
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1} (the model has {n_classes} outputs), "
+                         f"got labels from {low} to {high}")
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:

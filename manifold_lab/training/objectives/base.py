@@ -63,7 +63,13 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def check_weight(name: str, value: float) -> float:
-    """A finite float >= 0, else a one-line ``ValueError``."""
+    """A finite float >= 0, else a one-line ``ValueError``.
+
+    Booleans and strings are refused although ``float()`` accepts them: ``True``
+    or ``"0.1"`` as a strength is a caller's mistake, not a number.
+    """
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):
