@@ -16,6 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from manifold_lab.experiments.pipeline import run_experiment
+from manifold_lab.experiments.presets import PRESETS, get_preset
+from manifold_lab.experiments.regimes import RegimeThresholds
+from manifold_lab.experiments.sweep import usable_cpus
+
 __all__ = ["main", "parse_args", "resolve_device", "prepare_out_dir"]
 
 PROG = "python -m manifold_lab.run"
@@ -94,8 +101,6 @@ def _parse_positive(flag: str, text: str | None) -> float | None:
 
 def resolve_device(text: str) -> str:
     """Check that ``text`` names a usable torch device; return it normalised."""
-    import torch
-
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
@@ -142,12 +147,12 @@ def prepare_out_dir(out: str | None, name: str, quick: bool) -> Path:
 
 
 def _print_list() -> None:
-    from manifold_lab.experiments.presets import PRESETS
-
     width = max(len(n) for n in PRESETS)
     for name, (full, quick) in PRESETS.items():
+        job = full.data.regime_reference.job
+        extra = f" + {job}" if job else ""
         print(f"{name.ljust(width)}  {full.description} "
-              f"[{full.n_models} models + Bayes; --quick: {quick.n_models}]")
+              f"[{full.n_models} models{extra}; --quick: {quick.n_models}]")
 
 
 def _print_claims(results: dict) -> None:
@@ -162,10 +167,6 @@ def _print_claims(results: dict) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from manifold_lab.experiments.presets import get_preset
-    from manifold_lab.experiments.regimes import RegimeThresholds
-    from manifold_lab.experiments.sweep import usable_cpus
-
     try:
         preset = get_preset(args.name, quick=args.quick)
     except ValueError as exc:
@@ -178,10 +179,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     jobs = usable_cpus() if args.jobs == "auto" else args.jobs
 
-    from manifold_lab.experiments.pipeline import run_experiment
-
-    print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models + "
-          f"Bayes-optimal, {jobs} job(s), device {device}, out {out}", flush=True)
+    reference = preset.data.regime_reference
+    extra = f" + {reference.job}" if reference.job else f" (regime reference: {reference.name})"
+    print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models{extra}, "
+          f"{jobs} job(s), device {device}, out {out}", flush=True)
     try:
         results = run_experiment(
             preset, out, base_seed=args.seed, device=device, jobs=jobs, thresholds=thresholds,

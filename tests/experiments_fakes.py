@@ -8,10 +8,9 @@ bayes_aligned -> excessive; per-seed jitter is a fixed +-2%.
 
 import math
 
-from manifold_lab.experiments.presets import (
-    DataSpec, EvalSpec, ModelSpec, Preset, TrainSpec, log_strengths,
-)
-from manifold_lab.experiments.sweep import BAYES_ID, plan_jobs
+from manifold_lab.experiments.kinds import VmfSphereSpec
+from manifold_lab.experiments.presets import EvalSpec, ModelSpec, Preset, TrainSpec, log_strengths
+from manifold_lab.experiments.sweep import plan_jobs
 
 REF_ON = 0.036
 SIGMAS = (0.03, 0.1, 0.3)
@@ -19,9 +18,8 @@ SIGMAS = (0.03, 0.1, 0.3)
 FAKE_PRESET = Preset(
     name="fake",
     description="fake rows for tests",
-    data=DataSpec(kind="vmf_sphere", ambient_dim=16, intrinsic_dim=2, n_classes=3,
-                  noise_std=0.01),
-    model=ModelSpec(hidden=(8,)),
+    data=VmfSphereSpec(ambient_dim=16, intrinsic_dim=2, n_classes=3, noise_std=0.01),
+    model=ModelSpec("MLP", {"hidden": (8,)}),
     train=TrainSpec(n_train=10, epochs=1, lr=1e-3, batch_size=10),
     eval=EvalSpec(n_points=4, n_accuracy=4, sigma=0.1, sigmas=SIGMAS, n_samples=2,
                   theorem_sigmas=(0.01, 0.1), theorem_points=2, theorem_samples=2),
@@ -55,7 +53,7 @@ def fake_rows(preset: Preset = FAKE_PRESET, base_seed: int = 0) -> dict:
     """Rows by job id, as ``run_sweep`` returns them."""
     rows = {}
     for job in plan_jobs(preset, base_seed):
-        if job.regularizer == BAYES_ID:
+        if job.reference:
             row = {"id": job.id, "epochs_run": 0, "train_s": 0.0, "eval_s": 0.1,
                    **_metrics(REF_ON, 0.05, 1.0, 0.75)}
         else:
@@ -81,9 +79,9 @@ def fake_rows(preset: Preset = FAKE_PRESET, base_seed: int = 0) -> dict:
 TINY = Preset(
     name="tiny_sphere",
     description="test-sized toy_sphere",
-    data=DataSpec(kind="vmf_sphere", ambient_dim=24, intrinsic_dim=2, n_classes=3,
-                  noise_std=0.05, concentration=4.0),
-    model=ModelSpec(hidden=(16,), activation="softplus"),
+    data=VmfSphereSpec(ambient_dim=24, intrinsic_dim=2, n_classes=3, noise_std=0.05,
+                       concentration=4.0),
+    model=ModelSpec("MLP", {"hidden": (16,), "activation": "softplus"}),
     train=TrainSpec(n_train=96, epochs=2, lr=1e-2, batch_size=48),
     eval=EvalSpec(n_points=16, n_accuracy=64, sigma=0.1, sigmas=(0.03, 0.1), n_samples=4,
                   theorem_sigmas=(0.01, 0.1), theorem_points=4, theorem_samples=8),

@@ -12,11 +12,9 @@ import pytest
 
 from experiments_fakes import TINY
 from manifold_lab.experiments import sweep as sweep_module
-from manifold_lab.experiments.build import build_distribution
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set
 from manifold_lab.experiments.pipeline import run_experiment
 from manifold_lab.experiments.presets import get_preset
-from manifold_lab.models import BayesOptimalClassifier
 
 N_JOBS = TINY.n_models + 1  # + Bayes-optimal
 
@@ -133,10 +131,10 @@ def test_evaluate_on_the_bayes_model_of_the_real_preset_geometry():
     # Real toy_sphere geometry (R^512), few points: the Bayes-optimal gradient at
     # on-manifold points is nearly tangent (THEORY.md, curved M with small noise).
     preset = get_preset("toy_sphere")
-    dist = build_distribution(preset.data, 0)
+    reference = preset.data.build(0)
     spec = dataclasses.replace(preset.eval, n_points=32, n_accuracy=256, n_samples=4)
-    es = make_eval_set(dist, spec, seed=0)
-    row = evaluate_model(BayesOptimalClassifier(dist), es, spec, seed=0)
+    es = make_eval_set(reference, spec, seed=0)
+    row = evaluate_model(reference.reference_model(), es, spec, seed=0)
     assert row["score_cosine"] == pytest.approx(1.0, abs=1e-4)
     assert row["tangent_fraction"] > 0.9  # chance level would be sqrt(2/512) = 0.06
     assert row["off_on_ratio"] < 1.0

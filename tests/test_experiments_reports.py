@@ -11,8 +11,9 @@ import pytest
 from experiments_fakes import FAKE_PRESET, REF_ON, fake_rows
 from manifold_lab.experiments.pipeline import assemble_results, write_reports
 from manifold_lab.experiments.regimes import RegimeThresholds, classify_regime
+from manifold_lab.experiments.metric_fields import model_fields
 from manifold_lab.experiments.reports import (
-    CSV_FIELDS, METRIC_FIELDS, atomic_write_json, atomic_write_text, csv_text,
+    atomic_write_json, atomic_write_text, csv_fields, csv_text,
     curves_csv_text, group_rows, summary_table, to_jsonable,
 )
 
@@ -59,7 +60,7 @@ def test_results_schema(results):
     for row in results["models"]:
         for f in REQUIRED_MODEL_FIELDS:
             assert f in row, f
-    for f in METRIC_FIELDS:
+    for f in (f.name for f in model_fields()):
         assert f in results["bayes_optimal"], f
     assert {r["regularizer"] for r in results["models"]} == {"none", "gradient_norm",
                                                              "noise_augmentation"}
@@ -108,7 +109,7 @@ def test_group_rows_averages_over_seeds(results):
 def test_csv_rows_match_json_rows(results):
     text = csv_text(results["models"])
     parsed = list(csv.DictReader(io.StringIO(text)))
-    assert tuple(parsed[0].keys()) == CSV_FIELDS
+    assert tuple(parsed[0].keys()) == csv_fields()
     assert len(parsed) == len(results["models"])
     for row, line in zip(results["models"], parsed):
         assert line["id"] == row["id"] and line["regime"] == row["regime"]

@@ -1,9 +1,12 @@
-"""Per-model metrics at held-out points, against exact ground truth.
+"""Per-model metrics at held-out points, against the data kind's ground truth.
 
-Every model of a sweep (and the exact Bayes-optimal model) is measured on the
-same ``EvalSet``: the same noise-free points on the manifold, the same noisy
+Every model of a sweep (and the reference model, where the kind has one) is
+measured on the same ``EvalSet``: the same held-out points, the same noisy
 accuracy samples and the same Gaussian noise draws (common random numbers), so
-differences between models are not sampling noise of the evaluation.
+differences between models are not sampling noise of the evaluation. The
+ground truth (tangent bases, reference gradients) comes from the kind's
+``Reference`` (``experiments.reference``); the metric fields from
+``experiments.metric_fields``.
 
 The scalar function is ``f(x) = log p_model(y | x)`` of the point's true class
 (``target="log_softmax"``), the quantity whose gradient Theorem 3.2 and the
@@ -13,18 +16,18 @@ score comparison are about.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
 
-from manifold_lab.experiments.build import derive_seed, make_generator
+from manifold_lab import metrics
+from manifold_lab._modes import eval_mode
+from manifold_lab.experiments.metric_fields import Measurement, model_fields
 from manifold_lab.experiments.presets import EvalSpec
+from manifold_lab.experiments.reference import Reference
+from manifold_lab.experiments.seeds import derive_seed, make_generator
 
 __all__ = ["EvalSet", "make_eval_set", "evaluate_model", "theorem_table"]
-
-#: Targets of the exact references are computed in float64, then cast.
-_REFERENCE_DTYPE = torch.float64
 
 
 @dataclass
@@ -34,16 +37,17 @@ class EvalSet:
     Attributes
     ----------
     x : Tensor, shape [n, d]
-        Noise-free points on the manifold (``dist.sample(on_manifold=True)``).
+        Held-out points (exact kinds: noise-free, on the manifold).
     y : Tensor, shape [n]
         Their classes.
     basis : Tensor, shape [n, d, k]
         Orthonormal tangent bases at ``x``.
-    bayes_grad : Tensor, shape [n, d]
-        Exact ``grad_x log p(y | x)`` of the data distribution (the Bayes-optimal
-        gradient = class-conditional score minus marginal score).
-    cond_score : Tensor, shape [n, d]
-        Exact class-conditional score ``grad_x log p(x | y)``.
+    score : Tensor, shape [n, d]
+        The reference gradient (exact kinds: ``grad_x log p(y | x)`` of the data,
+        the Bayes-optimal gradient).
+    second_score : Tensor, shape [n, d], or None
+        The second reference (exact kinds: the class-conditional score
+        ``grad_x log p(x | y)``).
     x_acc : Tensor, shape [m, d]
         Noisy held-out samples of the data distribution (accuracy, NLL).
     y_acc : Tensor, shape [m]
@@ -54,116 +58,63 @@ class EvalSet:
     x: torch.Tensor
     y: torch.Tensor
     basis: torch.Tensor
-    bayes_grad: torch.Tensor
-    cond_score: torch.Tensor
+    score: torch.Tensor
+    second_score: torch.Tensor | None
     x_acc: torch.Tensor
     y_acc: torch.Tensor
     x64: torch.Tensor
     basis64: torch.Tensor
 
 
-def make_eval_set(dist, spec: EvalSpec, *, seed: int, device="cpu",
+def make_eval_set(reference: Reference, spec: EvalSpec, *, seed: int, device="cpu",
                   dtype: torch.dtype = torch.float32) -> EvalSet:
     """Draw the held-out points of a run (deterministic in ``seed``).
 
-    Exact references are computed in float64 on the CPU, then cast to ``dtype``
-    and moved to ``device``.
+    Reference quantities are computed in the reference's own precision on the
+    CPU (float64 for exact kinds), then cast to ``dtype`` and moved to ``device``.
     """
-    gen = make_generator(derive_seed(seed, "eval-points"))
-    x, y = dist.sample(spec.n_points, generator=gen, dtype=_REFERENCE_DTYPE, on_manifold=True)
-    basis = dist.manifold.tangent_basis(x)
-    bayes_grad = dist.posterior_grad(x, y)
-    cond_score = dist.class_score(x)[torch.arange(x.shape[0]), y]
-    gen_acc = make_generator(derive_seed(seed, "eval-accuracy"))
-    x_acc, y_acc = dist.sample(spec.n_accuracy, generator=gen_acc, dtype=_REFERENCE_DTYPE)
+    x, y = reference.eval_points(spec.n_points, generator=make_generator(derive_seed(seed, "eval-points")))
+    basis = reference.tangent_basis(x)
+    score, second = reference.reference_gradients(x, y)
+    x_acc, y_acc = reference.accuracy_points(
+        spec.n_accuracy, generator=make_generator(derive_seed(seed, "eval-accuracy")))
 
-    def cast(t: torch.Tensor) -> torch.Tensor:
+    def cast(t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None:
+            return None
         t = t.to(device)
         return t.to(dtype) if t.is_floating_point() else t
 
-    return EvalSet(*(cast(t) for t in (x, y, basis, bayes_grad, cond_score, x_acc, y_acc)),
-                   x64=x.to(device), basis64=basis.to(device))
-
-
-def _sigma_index(spec: EvalSpec) -> int:
-    return min(range(len(spec.sigmas)), key=lambda i: abs(spec.sigmas[i] - spec.sigma))
-
-
-def _mean(t: torch.Tensor) -> float:
-    return float(t.double().mean())
+    return EvalSet(*(cast(t) for t in (x, y, basis, score, second, x_acc, y_acc)),
+                   x64=x.to(device, torch.float64), basis64=basis.to(device, torch.float64))
 
 
 def evaluate_model(model: torch.nn.Module, es: EvalSet, spec: EvalSpec, *, seed: int) -> dict:
-    """All metrics of one model (the sweep row's metric fields).
+    """Every model field of ``metric_fields`` for one model, plus its robustness curve.
 
     Returns
     -------
     dict
-        - ``accuracy``, ``nll``: on the noisy held-out samples ``x_acc``;
-        - ``on_robustness``, ``off_robustness`` (+ ``_stderr``): Def. 1 ``R_T``,
-          ``R_N`` at ``spec.sigma``, means over points and ``spec.n_samples``
-          draws; ``off_on_ratio`` = ``R_N / R_T``; ``robustness_curve``: the same
-          at every ``spec.sigmas``;
-        - ``alignment_ratio``: Def. 2 pooled over points,
-          ``sum ||P_N g||^2 / sum ||P_T g||^2`` — the sigma -> 0 limit of the pooled
-          ``R_N / R_T`` (Theorem 3.1 summed over points); ``alignment_ratio_median``:
-          median of the per-point ``A(x)`` (heavy-tailed where ``P_T g`` is small);
-        - ``tangent_fraction``: mean of ``||P_T g|| / ||g||`` (chance: ``sqrt(k/d)``);
-        - ``score_cosine``: mean cosine of ``g`` with the exact Bayes-optimal
-          gradient; ``cond_score_cosine``: with the class-conditional score.
-
-        ``g = grad_x log p_model(y | x)`` at the on-manifold points.
+        ``{field.name: float}`` for each model field (``accuracy``, ``nll``,
+        ``on_robustness``, ``off_robustness`` (+ ``_stderr``), ``off_on_ratio``,
+        ``alignment_ratio`` (Def. 2 pooled over points, the sigma -> 0 limit of
+        the pooled ``R_N / R_T``), ``alignment_ratio_median``,
+        ``tangent_fraction``, ``score_cosine``, ``cond_score_cosine``, and any
+        registered later) and ``robustness_curve``: ``R_T``, ``R_N`` at every
+        ``spec.sigmas``. ``g = grad_x log p_model(y | x)`` at the held-out points.
     """
-    from manifold_lab import metrics
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            log_p = torch.log_softmax(model(es.x_acc), dim=-1)
-        accuracy = _mean((log_p.argmax(-1) == es.y_acc).to(torch.float64))
-        nll = -_mean(log_p[torch.arange(es.y_acc.shape[0]), es.y_acc])
-
-        grad = metrics.input_gradient(model, es.x, es.y, target="log_softmax").detach()
-        tau = metrics.tangent_fraction(grad, es.basis)
-        g2 = grad.double().pow(2).sum(-1)
-        tan2 = (tau.double() ** 2 * g2).sum()
-        pooled_alignment = float((g2.sum() - tan2) / tan2) if tan2 > 0 else math.inf
-        per_point_alignment = metrics.alignment_ratio(grad, es.basis)
-
-        f = metrics.scalar_fn(model, es.y, target="log_softmax")
-        rob = metrics.manifold_robustness(
-            f, es.x, es.basis, torch.tensor(spec.sigmas, dtype=es.x.dtype, device=es.x.device),
-            n_samples=spec.n_samples,
-            generator=make_generator(derive_seed(seed, "robustness-noise"), es.x.device),
-        )
-    finally:
-        model.train(was_training)
-
-    i = _sigma_index(spec)
-    on, off = float(rob.on[i]), float(rob.off[i])
-    curve = {
+    m = Measurement(model, es, spec, seed=seed)
+    with eval_mode(model):
+        row = {f.name: f.compute(m) for f in model_fields()}
+        rob = m.robustness
+    row["robustness_curve"] = {
         "sigmas": list(spec.sigmas),
         "on": [float(v) for v in rob.on],
         "off": [float(v) for v in rob.off],
         "on_stderr": [float(v) for v in rob.on_stderr],
         "off_stderr": [float(v) for v in rob.off_stderr],
     }
-    return {
-        "accuracy": accuracy,
-        "nll": nll,
-        "on_robustness": on,
-        "off_robustness": off,
-        "on_stderr": float(rob.on_stderr[i]),
-        "off_stderr": float(rob.off_stderr[i]),
-        "off_on_ratio": off / on if on > 0 else math.inf,
-        "alignment_ratio": pooled_alignment,
-        "alignment_ratio_median": float(per_point_alignment.double().median()),
-        "tangent_fraction": _mean(tau),
-        "score_cosine": _mean(metrics.score_cosine(grad, es.bayes_grad)),
-        "cond_score_cosine": _mean(metrics.score_cosine(grad, es.cond_score)),
-        "robustness_curve": curve,
-    }
+    return row
 
 
 def theorem_table(model: torch.nn.Module, es: EvalSet, spec: EvalSpec, *, seed: int) -> dict:
@@ -175,8 +126,6 @@ def theorem_table(model: torch.nn.Module, es: EvalSet, spec: EvalSpec, *, seed: 
     which would hide the sigma^2 convergence); returns ``{"rows": [...],
     "markdown": str}`` from ``metrics.theorem_3_1_table``.
     """
-    from manifold_lab import metrics
-
     n = min(spec.theorem_points, es.x.shape[0])
     model64 = copy.deepcopy(model).to(torch.float64).eval()
     x = es.x64[:n]

@@ -20,21 +20,26 @@ import os
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 from manifold_lab.experiments.claims import check_claims
-from manifold_lab.experiments.presets import STRENGTH_MEANING, Preset, preset_to_dict
+from manifold_lab.experiments.plots import write_figures
+from manifold_lab.experiments.presets import Preset, preset_to_dict, strength_meaning
 from manifold_lab.experiments.regimes import RegimeThresholds, classify_regime, relative_on_sensitivity
 from manifold_lab.experiments.reports import (
     atomic_write_json, atomic_write_text, csv_text, curves_csv_text,
     group_rows, read_json, summary_table,
 )
-from manifold_lab.experiments.sweep import (
-    BAYES_ID, load_finished, plan_jobs, run_fingerprint, run_sweep,
-)
+from manifold_lab.experiments.sweep import load_finished, plan_jobs, run_fingerprint, run_sweep
 
 __all__ = ["SCHEMA_VERSION", "assemble_results", "write_reports", "run_experiment"]
 
-#: Version of the results.json layout (bump on incompatible changes).
-SCHEMA_VERSION = 1
+#: Version of the results.json layout (bump on incompatible changes). 2: data
+#: specs per kind (``config.data`` holds only the kind's fields), ``config.model``
+#: is ``{"name", "options"}``, sweep entries carry options (PGD steps moved there
+#: from ``config.train``), ``config.reference`` names the regime reference and
+#: ``bayes_optimal`` is null when the reference is the unregularised models.
+SCHEMA_VERSION = 2
 
 
 def assemble_results(
@@ -49,21 +54,22 @@ def assemble_results(
 ) -> dict:
     """Build the results.json object from finished rows (pure: no I/O).
 
-    Adds to each model row ``on_relative = R_T / R_T^bayes`` and ``regime``;
-    groups rows over seeds (each group labelled from its seed-mean numbers);
-    checks the paper's claims per regulariser.
+    Adds to each model row ``on_relative = R_T / R_T^ref`` and ``regime``, where
+    ``R_T^ref`` comes from the data kind's regime reference (the Bayes-optimal
+    model's row for exact kinds, the unregularised models otherwise); groups rows
+    over seeds (each group labelled from its seed-mean numbers); checks the
+    paper's claims per regulariser.
     """
-    bayes = dict(rows[BAYES_ID])
-    on_ref = bayes["on_robustness"]
-    models = []
-    for job_id, row in rows.items():
-        if job_id == BAYES_ID:
-            continue
-        row = dict(row)
+    regime_reference = preset.data.regime_reference
+    ref_id = regime_reference.job
+    reference = dict(rows[ref_id]) if ref_id is not None else None
+    models = [dict(row) for job_id, row in rows.items() if job_id != ref_id]
+    on_ref = regime_reference.on_reference(
+        reference, [r for r in models if r["regularizer"] == "none"])
+    for row in models:
         row["on_relative"] = relative_on_sensitivity(row["on_robustness"], on_ref)
         row["regime"] = classify_regime(row["on_robustness"], row["off_robustness"], on_ref,
                                         thresholds)
-        models.append(row)
     groups = group_rows(models)
     for g in groups:
         g["regime"] = classify_regime(g["on_robustness"], g["off_robustness"], on_ref, thresholds)
@@ -71,9 +77,10 @@ def assemble_results(
     config = preset_to_dict(preset)
     config["thresholds"] = {"weak_ratio": thresholds.weak_ratio,
                             "excessive_on_fraction": thresholds.excessive_on_fraction}
-    config.update(base_seed=base_seed, device=device, strength_meaning=STRENGTH_MEANING)
+    config.update(base_seed=base_seed, device=device, strength_meaning=strength_meaning(),
+                  reference=regime_reference.name)
     theorem = [{"model": r["id"], **r.pop("theorem_3_1")}
-               for r in [bayes, *models] if "theorem_3_1" in r]
+               for r in [*([reference] if reference else []), *models] if "theorem_3_1" in r]
     return {
         "schema_version": SCHEMA_VERSION,
         "preset": preset.name,
@@ -84,7 +91,7 @@ def assemble_results(
         "runtime_total_s": runtime_s,
         "compute_s": sum(r.get("train_s", 0.0) + r.get("eval_s", 0.0) for r in rows.values()),
         "resumed_models": resumed,
-        "bayes_optimal": bayes,
+        "bayes_optimal": reference,
         "models": models,
         "groups": groups,
         "claims": check_claims([g for g in groups if g["regularizer"] != "none"], unreg),
@@ -111,12 +118,11 @@ def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = 
         written.append(out / name)
 
     put("models.csv", csv_text(results["models"]))
-    put("robustness_curves.csv", curves_csv_text([results["bayes_optimal"], *results["models"]]))
+    reference = [results["bayes_optimal"]] if results["bayes_optimal"] else []
+    put("robustness_curves.csv", curves_csv_text([*reference, *results["models"]]))
     put("theorem_3_1.md", _theorem_markdown(results))
     put("summary.txt", summary_table(results["groups"], results["bayes_optimal"]) + "\n")
     if figures:
-        from manifold_lab.experiments.plots import write_figures
-
         written.extend(write_figures(results, out))
     if results_json:
         atomic_write_json(out / "results.json", results)
@@ -179,8 +185,6 @@ def run_experiment(
     dict
         The results.json object.
     """
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     thresholds = thresholds or preset.thresholds
     out = Path(out_dir)

@@ -19,7 +19,12 @@ import math
 import os
 from pathlib import Path
 
-from manifold_lab.experiments.presets import STRENGTH_MEANING
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
+
+from manifold_lab._io import atomic_write_bytes
 
 __all__ = ["REGIME_COLORS", "figure_regulariser", "figure_sigma_curves", "write_figures"]
 
@@ -29,9 +34,6 @@ _DPI = 120
 
 
 def _new_figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=_DPI)
     FigureCanvasAgg(fig)
     return fig
@@ -97,13 +99,10 @@ def _log_references(ax, refs, note_at=(0.98, 0.02)) -> None:
 
 def figure_regulariser(results: dict, regulariser: str):
     """The Figure-3 analogue for one regulariser (a matplotlib ``Figure``)."""
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import NullFormatter
-
     groups = sorted((g for g in results["groups"] if g["regularizer"] == regulariser),
                     key=lambda g: g["strength"])
     unreg = next(g for g in results["groups"] if g["regularizer"] == "none")
-    bayes = results["bayes_optimal"]
+    bayes = results["bayes_optimal"] or {}  # no reference model: no dashed lines
     xs = [g["strength"] for g in groups]
     labels = [g["regime"] for g in groups]
     thresholds = results["config"]["thresholds"]
@@ -119,15 +118,16 @@ def figure_regulariser(results: dict, regulariser: str):
         ax.set_xscale("log")
         ax.grid(True, which="major", alpha=0.3, zorder=1)
     for ax in axes[2:]:
-        ax.set_xlabel(f"strength: {STRENGTH_MEANING.get(regulariser, regulariser)}", fontsize=8)
+        meaning = results["config"].get("strength_meaning", {}).get(regulariser, regulariser)
+        ax.set_xlabel(f"strength: {meaning}", fontsize=8)
 
     ax = axes[0]
     ax.set_yscale("log")
     _band(ax, xs, groups, "on_robustness", _ON, r"$R_T$ on-manifold")
     _band(ax, xs, groups, "off_robustness", _OFF, r"$R_N$ off-manifold", marker="s")
     _log_references(ax, [
-        (bayes["on_robustness"], _ON, "--", r"Bayes $R_T$"),
-        (bayes["off_robustness"], _OFF, "--", r"Bayes $R_N$"),
+        (bayes.get("on_robustness"), _ON, "--", r"Bayes $R_T$"),
+        (bayes.get("off_robustness"), _OFF, "--", r"Bayes $R_N$"),
         (unreg["on_robustness"], _ON, ":", r"unreg. $R_T$"),
         (unreg["off_robustness"], _OFF, ":", r"unreg. $R_N$"),
     ], note_at=(0.98, 0.9))
@@ -141,7 +141,7 @@ def figure_regulariser(results: dict, regulariser: str):
     _band(ax, xs, groups, "off_on_ratio", "#6a3d9a", r"$R_N/R_T$")
     _log_references(ax, [
         (thresholds["weak_ratio"], "black", "-", f"weak threshold {thresholds['weak_ratio']:g}"),
-        (bayes["off_on_ratio"], "#6a3d9a", "--", "Bayes"),
+        (bayes.get("off_on_ratio"), "#6a3d9a", "--", "Bayes"),
         (unreg["off_on_ratio"], "#6a3d9a", ":", "unregularised"),
     ], note_at=(0.02, 0.02))
     ax.set_title("(b) off/on ratio (meaningless when excessive)", fontsize=9)
@@ -149,7 +149,7 @@ def figure_regulariser(results: dict, regulariser: str):
 
     ax = axes[2]
     _band(ax, xs, groups, "accuracy", "#333333", "accuracy")
-    _hline(ax, bayes["accuracy"], "#333333", "--", "Bayes")
+    _hline(ax, bayes.get("accuracy"), "#333333", "--", "Bayes")
     _hline(ax, unreg["accuracy"], "#333333", ":", "unregularised")
     ax.set_ylim(0, 1)
     ax.set_title("(c) accuracy (noisy held-out samples)", fontsize=9)
@@ -176,7 +176,7 @@ def figure_sigma_curves(results: dict):
     """``R_T`` and ``R_N`` against sigma for the Bayes-optimal model, the
     unregularised model and, per regulariser, its best-score_cosine strength (seed 0)."""
     models = results["models"]
-    picks = [("Bayes-optimal", results["bayes_optimal"])]
+    picks = [("Bayes-optimal", results["bayes_optimal"])] if results["bayes_optimal"] else []
     seed0 = min(r["seed"] for r in models)
     picks.append(("unregularised", next(r for r in models
                                         if r["regularizer"] == "none" and r["seed"] == seed0)))
@@ -207,8 +207,6 @@ def figure_sigma_curves(results: dict):
 
 def write_figures(results: dict, out_dir: str | os.PathLike) -> list[Path]:
     """Write ``fig_<regulariser>.png`` per regulariser and ``fig_sigma_curves.png``."""
-    from manifold_lab.experiments.reports import atomic_write_bytes
-
     out = Path(out_dir)
     paths = []
     figures = [(f"fig_{name}.png", figure_regulariser(results, name)) for name in results["claims"]]

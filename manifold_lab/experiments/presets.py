@@ -1,11 +1,11 @@
 """Experiment presets: plain, frozen dataclasses, serialisable to JSON.
 
-A preset fixes everything a run depends on: the data distribution, the model,
-training, evaluation, the sweep grid and the regime thresholds. ``get_preset``
-returns the full or the ``quick`` variant; ``--seed`` shifts every seed of a run
-(see ``sweep.plan_jobs``). Strength grids are log-spaced from negligible to
-excessive; what "strength" means per regulariser is the argument of
-``manifold_lab.training.make_objective`` (see ``STRENGTH_MEANING``).
+A preset fixes everything a run depends on: the data kind (one spec dataclass
+per kind, ``experiments.kinds``), the model, training, evaluation, the sweep grid
+and the regime thresholds. ``get_preset`` returns the full or the ``quick``
+variant; ``--seed`` shifts every seed of a run (see ``sweep.plan_jobs``).
+Strength grids are log-spaced from negligible to excessive; what "strength"
+means per regulariser is declared by its objective class (``strength_meaning``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from manifold_lab.experiments.kinds import SignalDistractorSpec, VmfSphereSpec
+from manifold_lab.experiments.reference import DataSpec
 from manifold_lab.experiments.regimes import RegimeThresholds
+from manifold_lab.models import MODEL_CLASSES
+from manifold_lab.training import objective_class, regularizers
 
 __all__ = [
     "DataSpec",
@@ -23,21 +27,18 @@ __all__ = [
     "EvalSpec",
     "Preset",
     "PRESETS",
-    "STRENGTH_MEANING",
     "get_preset",
     "list_presets",
     "log_strengths",
     "preset_to_dict",
+    "strength_meaning",
 ]
 
-#: How ``make_objective(name, strength)`` reads ``strength`` (for tables and plots).
-STRENGTH_MEANING = {
-    "none": "no regulariser",
-    "gradient_norm": "weight of the squared input-gradient norm penalty",
-    "smoothness": "weight of the squared logit change under Gaussian input noise",
-    "noise_augmentation": "std of the Gaussian noise added to training inputs",
-    "pgd_l2": "L2 radius eps of the per-example PGD attack",
-}
+
+def strength_meaning() -> dict[str, str]:
+    """How ``make_objective(name, strength)`` reads ``strength``, per registered regulariser."""
+    return {name: objective_class(name).strength_meaning for name in regularizers()}
+
 
 #: Significant digits kept in generated strengths, so grids print cleanly.
 _STRENGTH_DIGITS = 3
@@ -54,43 +55,27 @@ def log_strengths(low: float, high: float, n: int) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """The data distribution.
+class ModelSpec:
+    """Any registered model class (``models.MODEL_CLASSES``): ``name`` and its
+    constructor ``options``; the data kind adds its input size and class count
+    (``DataSpec.model_inputs``), the sweep the initialisation seed."""
 
-    ``kind="vmf_sphere"``: ``VonMisesFisherMixture`` on an ``intrinsic_dim``-sphere
-    (radius 1) in ``R^ambient_dim``. ``kind="signal_distractor"``:
-    ``GaussianSignalDistractor(intrinsic_dim, distractor_dim, ambient_dim)``.
-    """
-
-    kind: str
-    ambient_dim: int
-    intrinsic_dim: int
-    n_classes: int
-    noise_std: float
-    concentration: float = 4.0
-    distractor_dim: int = 0
+    name: str = "MLP"
+    options: dict = field(default_factory=lambda: {"hidden": (256, 256), "activation": "softplus"})
 
     def __post_init__(self) -> None:
-        if self.kind not in ("vmf_sphere", "signal_distractor"):
-            raise ValueError(
-                f"DataSpec.kind must be 'vmf_sphere' or 'signal_distractor', got {self.kind!r}"
-            )
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """An ``MLP(ambient_dim, n_classes, hidden, activation)``."""
-
-    hidden: tuple[int, ...] = (256, 256)
-    activation: str = "softplus"
+        if self.name not in MODEL_CLASSES:
+            raise ValueError(f"ModelSpec.name must be one of {sorted(MODEL_CLASSES)}, got {self.name!r}")
+        if not isinstance(self.options, dict):
+            raise ValueError(f"ModelSpec.options must be a dict, got {type(self.options).__name__}")
 
 
 @dataclass(frozen=True)
 class TrainSpec:
     """Training of every swept model (the unregularised one included).
 
-    ``pgd_steps`` is the number of attack steps of ``pgd_l2`` training (step size
-    ``2.5 eps / steps``, the trainer's default).
+    Regulariser-specific settings (e.g. PGD steps) are options of the preset's
+    sweep entries, not training settings.
     """
 
     n_train: int
@@ -98,18 +83,18 @@ class TrainSpec:
     lr: float
     batch_size: int
     optimizer: str = "adam"
-    pgd_steps: int = 10
 
 
 @dataclass(frozen=True)
 class EvalSpec:
     """Evaluation at held-out points.
 
-    ``n_points`` noise-free points on the manifold carry every sensitivity and
-    gradient metric; ``n_accuracy`` noisy samples (the data distribution itself)
-    carry accuracy. ``sigma`` is the documented noise scale of the reported
-    ``on_robustness``/``off_robustness``; ``sigmas`` is the curve (it must contain
-    ``sigma``). ``theorem_sigmas`` are the scales of the Theorem 3.1 table.
+    ``n_points`` held-out points (noise-free, on the manifold, for exact kinds)
+    carry every sensitivity and gradient metric; ``n_accuracy`` noisy samples
+    (the data distribution itself) carry accuracy. ``sigma`` is the documented
+    noise scale of the reported ``on_robustness``/``off_robustness``; ``sigmas``
+    is the curve (it must contain ``sigma``). ``theorem_sigmas`` are the scales
+    of the Theorem 3.1 table.
     """
 
     n_points: int
@@ -126,15 +111,30 @@ class EvalSpec:
             raise ValueError(f"EvalSpec.sigmas {self.sigmas} must contain sigma={self.sigma}")
 
 
+def _sweep_entry(entry) -> tuple[str, tuple[float, ...], dict]:
+    """``(name, strengths)`` or ``(name, strengths, options)`` -> the 3-tuple form."""
+    if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
+        raise ValueError(f"a sweep entry is (regulariser, strengths[, options]), got {entry!r}")
+    name, strengths = entry[0], tuple(float(s) for s in entry[1])
+    options = dict(entry[2]) if len(entry) == 3 else {}
+    objective_class(name)  # one-line error for an unknown regulariser
+    if name == "none":
+        raise ValueError("the unregularised model is always trained; do not list 'none' in the sweep")
+    return name, strengths, options
+
+
 @dataclass(frozen=True)
 class Preset:
     """A full experiment: data, model, training, evaluation, sweep, regime thresholds.
 
-    ``sweep`` is a tuple of ``(regulariser, strengths)`` pairs; each strength is
-    trained with ``n_seeds`` seeds, plus ``n_seeds`` unregularised models and the
-    exact Bayes-optimal model. ``theorem_models`` names the models that get a
-    Theorem 3.1 table, as ``(regulariser, strength index)`` (``("none", 0)`` is
-    the unregularised model), always on seed 0 plus the Bayes-optimal model.
+    ``sweep`` is a tuple of ``(regulariser, strengths, options)`` entries (given
+    as pairs, options default to ``{}``; options go to ``make_objective``, e.g.
+    ``("pgd_l2", strengths, {"steps": 3})``); each strength is trained with
+    ``n_seeds`` seeds, plus ``n_seeds`` unregularised models and, when the data
+    kind's regime reference is a model (exact kinds: the Bayes-optimal model),
+    that model. ``theorem_models`` names the models that get a Theorem 3.1
+    table, as ``(regulariser, strength index)`` (``("none", 0)`` is the
+    unregularised model), always on seed 0, plus the reference model.
     """
 
     name: str
@@ -143,30 +143,38 @@ class Preset:
     model: ModelSpec
     train: TrainSpec
     eval: EvalSpec
-    sweep: tuple[tuple[str, tuple[float, ...]], ...]
+    sweep: tuple
     n_seeds: int = 2
     thresholds: RegimeThresholds = field(default_factory=RegimeThresholds)
     theorem_models: tuple[tuple[str, int], ...] = (("none", 0),)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, DataSpec):
+            raise ValueError(f"Preset.data must be a data kind spec (experiments.kinds), "
+                             f"got {type(self.data).__name__}")
+        object.__setattr__(self, "sweep", tuple(_sweep_entry(e) for e in self.sweep))
+
     @property
     def regularizers(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.sweep)
+        return tuple(name for name, _, _ in self.sweep)
 
     def strengths(self, regularizer: str) -> tuple[float, ...]:
-        for name, values in self.sweep:
+        for name, values, _ in self.sweep:
             if name == regularizer:
                 return values
         raise ValueError(f"preset {self.name!r} has no regulariser {regularizer!r}")
 
     @property
     def n_models(self) -> int:
-        """Trained models in the grid (the Bayes-optimal model is not trained)."""
-        return self.n_seeds * (1 + sum(len(v) for _, v in self.sweep))
+        """Trained models in the grid (a reference model is not trained)."""
+        return self.n_seeds * (1 + sum(len(v) for _, v, _ in self.sweep))
 
 
 def preset_to_dict(preset: Preset) -> dict:
-    """A JSON-ready dict of every field (tuples become lists)."""
-    return dataclasses.asdict(preset)
+    """A JSON-ready dict of every field (tuples become lists; ``data`` gains its ``kind``)."""
+    config = dataclasses.asdict(preset)
+    config["data"] = {"kind": preset.data.kind, **config["data"]}
+    return config
 
 
 # --------------------------------------------------------------------------- presets
@@ -179,19 +187,21 @@ def preset_to_dict(preset: Preset) -> dict:
 # the Bayes NLL), as a network trained to convergence does; shorter training
 # leaves it already off-manifold robust (README, notebooks/toy_sphere_regimes).
 # PGD training uses 3 attack steps instead of 10 for the same budget.
-_SPHERE_DATA = DataSpec(
-    kind="vmf_sphere", ambient_dim=512, intrinsic_dim=2, n_classes=4,
-    noise_std=0.01, concentration=4.0,
+_SPHERE_DATA = VmfSphereSpec(
+    ambient_dim=512, intrinsic_dim=2, n_classes=4, noise_std=0.01, concentration=4.0,
 )
 _SIGMA = 0.1  # THEORY.md prototype's scale (tangent noise norm 0.14 on a unit sphere)
 _SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 _THEOREM_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3)
 
+# PGD training: 3 attack steps (step size 2.5 eps / 3, the objective's default).
+_PGD_OPTIONS = {"steps": 3}
+
 _SPHERE_SWEEP = (
     ("gradient_norm", log_strengths(1e-4, 10.0, 8)),
     ("smoothness", log_strengths(1e-2, 100.0, 8)),
     ("noise_augmentation", log_strengths(1e-2, 10.0, 8)),
-    ("pgd_l2", log_strengths(1e-2, 3.0, 8)),
+    ("pgd_l2", log_strengths(1e-2, 3.0, 8), _PGD_OPTIONS),
 )
 
 _FULL_EVAL = EvalSpec(
@@ -209,8 +219,8 @@ TOY_SPHERE = Preset(
     name="toy_sphere",
     description="vMF mixture on a 2-sphere in R^512 (4 classes); 4 regularisers x 8 strengths",
     data=_SPHERE_DATA,
-    model=ModelSpec(hidden=(128, 128), activation="softplus"),
-    train=TrainSpec(n_train=1000, epochs=80, lr=3e-3, batch_size=100, pgd_steps=3),
+    model=ModelSpec("MLP", {"hidden": (128, 128), "activation": "softplus"}),
+    train=TrainSpec(n_train=1000, epochs=80, lr=3e-3, batch_size=100),
     eval=_FULL_EVAL,
     sweep=_SPHERE_SWEEP,
     n_seeds=2,
@@ -223,7 +233,7 @@ def _quick(preset: Preset) -> Preset:
     return dataclasses.replace(
         preset,
         eval=_QUICK_EVAL,
-        sweep=tuple((name, values[::2]) for name, values in preset.sweep),
+        sweep=tuple((name, values[::2], options) for name, values, options in preset.sweep),
         n_seeds=1,
         theorem_models=(("none", 0),),
     )
@@ -231,9 +241,8 @@ def _quick(preset: Preset) -> Preset:
 
 TOY_SPHERE_QUICK = _quick(TOY_SPHERE)
 
-_SUBSPACE_DATA = DataSpec(
-    kind="signal_distractor", ambient_dim=256, intrinsic_dim=4, distractor_dim=4,
-    n_classes=4, noise_std=0.1,
+_SUBSPACE_DATA = SignalDistractorSpec(
+    ambient_dim=256, intrinsic_dim=4, distractor_dim=4, n_classes=4, noise_std=0.1,
 )
 # Signal std 1 and noise 0.1 in R^256 (noise norm ~1.6, ten times the sphere's):
 # the noise and attack grids reach correspondingly further.
@@ -241,7 +250,7 @@ _SUBSPACE_SWEEP = (
     ("gradient_norm", log_strengths(1e-3, 100.0, 8)),
     ("smoothness", log_strengths(1e-2, 100.0, 8)),
     ("noise_augmentation", log_strengths(3e-2, 30.0, 8)),
-    ("pgd_l2", log_strengths(3e-2, 10.0, 8)),
+    ("pgd_l2", log_strengths(3e-2, 10.0, 8), _PGD_OPTIONS),
 )
 
 TOY_SUBSPACE = Preset(

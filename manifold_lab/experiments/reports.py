@@ -17,10 +17,10 @@ import os
 from typing import Iterable, Sequence
 
 from manifold_lab._io import atomic_write_bytes
+from manifold_lab.experiments.metric_fields import metric_fields, numeric_field_names
 
 __all__ = [
-    "CSV_FIELDS",
-    "METRIC_FIELDS",
+    "csv_fields",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -32,38 +32,15 @@ __all__ = [
     "summary_table",
 ]
 
-#: Metric fields every model row and the ``bayes_optimal`` object carry.
-METRIC_FIELDS = (
-    "accuracy",
-    "nll",
-    "on_robustness",
-    "off_robustness",
-    "on_stderr",
-    "off_stderr",
-    "off_on_ratio",
-    "alignment_ratio",
-    "alignment_ratio_median",
-    "tangent_fraction",
-    "score_cosine",
-    "cond_score_cosine",
-)
-
-#: Columns of ``models.csv`` (one row per trained model, the scalar fields of results.json).
-CSV_FIELDS = (
-    "id",
-    "regularizer",
-    "strength",
-    "strength_index",
-    "seed",
-    *METRIC_FIELDS,
-    "on_relative",
-    "regime",
-    "epochs_run",
-    "train_s",
-    "eval_s",
-)
+#: Columns of ``models.csv`` before and after the metric fields.
+_CSV_HEAD = ("id", "regularizer", "strength", "strength_index", "seed")
+_CSV_TAIL = ("regime", "epochs_run", "train_s", "eval_s")
 
 
+def csv_fields() -> tuple[str, ...]:
+    """Columns of ``models.csv`` (one row per trained model, the scalar fields of
+    results.json): identity, every metric field (``metric_fields``), regime, timings."""
+    return (*_CSV_HEAD, *numeric_field_names(), *_CSV_TAIL)
 
 
 def to_jsonable(obj):
@@ -101,8 +78,10 @@ def _csv_value(value) -> str:
     return str(value)
 
 
-def csv_text(rows: Iterable[dict], fields: Sequence[str] = CSV_FIELDS) -> str:
-    """CSV with a header ``fields``; missing or non-finite values are empty cells."""
+def csv_text(rows: Iterable[dict], fields: Sequence[str] | None = None) -> str:
+    """CSV with a header ``fields`` (default ``csv_fields()``); missing or non-finite
+    values are empty cells."""
+    fields = csv_fields() if fields is None else fields
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)
@@ -137,8 +116,8 @@ def _mean(values: Sequence[float | None]) -> float:
 def group_rows(rows: Sequence[dict]) -> list[dict]:
     """Average model rows over seeds, one group per ``(regularizer, strength)``.
 
-    Each group has the seed-mean of every metric in ``METRIC_FIELDS`` plus
-    ``on_relative``, the per-seed minimum and maximum of each (``<field>_min``,
+    Each group has the seed-mean of every metric field (``metric_fields``:
+    model fields and ``on_relative``), the per-seed minimum and maximum of each (``<field>_min``,
     ``<field>_max``, for seed bands), ``seeds`` and ``regimes`` (per-seed labels).
     Groups keep the input order of first appearance.
     """
@@ -154,7 +133,7 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
     for key in order:
         rs = sorted(members[key], key=lambda r: r["seed"])
         group = {"regularizer": key[0], "strength": key[1], "seeds": [r["seed"] for r in rs]}
-        for f in (*METRIC_FIELDS, "on_relative"):
+        for f in numeric_field_names():
             vals = [r.get(f) for r in rs]
             finite = [v for v in vals if v is not None and math.isfinite(v)]
             group[f] = _mean(vals)
@@ -167,22 +146,12 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
 
 _ABBREV = {"weak": "W", "bayes_aligned": "B", "excessive": "E", None: "?"}
 
-_TABLE_COLUMNS = (
-    # (header, key, format)
-    ("regularizer", "regularizer", "{}"),
-    ("strength", "strength", "{:.3g}"),
-    ("acc", "accuracy", "{:.3f}"),
-    ("R_T", "on_robustness", "{:.2e}"),
-    ("R_N", "off_robustness", "{:.2e}"),
-    ("R_N/R_T", "off_on_ratio", "{:.3f}"),
-    ("R_T/R_T*", "on_relative", "{:.3f}"),
-    ("A", "alignment_ratio", "{:.3f}"),
-    ("tau", "tangent_fraction", "{:.3f}"),
-    ("cos", "score_cosine", "{:.3f}"),
-    ("cos_c", "cond_score_cosine", "{:.3f}"),
-    ("regime", "regime", "{}"),
-    ("seeds", "seed_regimes", "{}"),
-)
+def _table_columns() -> list[tuple[str, str, str]]:
+    """``(header, key, format)`` of the summary table: identity, the metric fields
+    that have a ``header``, in declaration order, then the labels."""
+    return [("regularizer", "regularizer", "{}"), ("strength", "strength", "{:.3g}"),
+            *((f.header, f.name, f.fmt) for f in metric_fields() if f.header is not None),
+            ("regime", "regime", "{}"), ("seeds", "seed_regimes", "{}")]
 
 
 def _fmt(fmt: str, value) -> str:
@@ -191,21 +160,24 @@ def _fmt(fmt: str, value) -> str:
     return fmt.format(value)
 
 
-def summary_table(groups: Sequence[dict], bayes: dict) -> str:
-    """A fixed-width text table: the Bayes-optimal row, then one row per group.
+def summary_table(groups: Sequence[dict], bayes: dict | None) -> str:
+    """A fixed-width text table: the reference model's row (``bayes``; none when
+    the regime reference is the unregularised models), then one row per group.
 
     ``groups`` come from ``group_rows`` with a ``regime`` label added (the label
     of the seed-mean numbers); the ``seeds`` column abbreviates each seed's own
     label (W = weak, B = bayes_aligned, E = excessive).
     """
     lines = []
-    bayes_row = dict(bayes, regularizer="bayes_optimal", strength=None, regime="(reference)",
-                     on_relative=1.0, seed_regimes="")
-    table = [bayes_row]
+    columns = _table_columns()
+    table = []
+    if bayes is not None:
+        table.append(dict(bayes, regularizer="bayes_optimal", strength=None, regime="(reference)",
+                          on_relative=1.0, seed_regimes=""))
     for g in groups:
         table.append(dict(g, seed_regimes="".join(_ABBREV.get(r, "?") for r in g["regimes"])))
-    cells = [[_fmt(fmt, row.get(key)) for _, key, fmt in _TABLE_COLUMNS] for row in table]
-    headers = [h for h, _, _ in _TABLE_COLUMNS]
+    cells = [[_fmt(fmt, row.get(key)) for _, key, fmt in columns] for row in table]
+    headers = [h for h, _, _ in columns]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     left = {0, 1, len(widths) - 2, len(widths) - 1}  # text columns; numbers right-aligned
 

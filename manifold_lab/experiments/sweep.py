@@ -1,7 +1,7 @@
 """Running the grid: one job per model, resumable, in parallel on one machine.
 
-Each job (one regulariser, strength and seed, or the Bayes-optimal model) is
-independent and deterministic: it rebuilds the distribution and held-out points
+Each job (one regulariser, strength and seed, or the regime reference's model)
+is independent and deterministic: it rebuilds the data kind's reference and held-out points
 from the run's base seed, samples its own training set, trains, evaluates, and
 returns a JSON-ready row. Finished rows are written atomically to
 ``OUT/models/<job id>.json`` as they arrive, tagged with a fingerprint of
@@ -30,14 +30,17 @@ from typing import Callable
 import torch
 
 import manifold_lab
-from manifold_lab.experiments.build import build_distribution, build_model, training_data
+from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.presets import Preset, preset_to_dict
+from manifold_lab.experiments.reference import BAYES_OPTIMAL
 from manifold_lab.experiments.reports import atomic_write_json, read_json
+from manifold_lab.training import make_objective, objective_class, train
 
 __all__ = [
     "BAYES_ID",
     "Job",
+    "job_cost",
     "plan_jobs",
     "run_fingerprint",
     "run_job",
@@ -46,18 +49,22 @@ __all__ = [
     "usable_cpus",
 ]
 
-BAYES_ID = "bayes_optimal"
+BAYES_ID = BAYES_OPTIMAL.job
 
-#: Rough cost of one training epoch relative to cross-entropy, used only to
-#: start the most expensive jobs first so parallel workers finish together.
-_COST_ORDER = {"pgd_l2": 5, "gradient_norm": 3, "smoothness": 2, "noise_augmentation": 1,
-               "none": 1, BAYES_ID: 0}
+
+def job_cost(job: "Job") -> float:
+    """Rough cost of one training epoch relative to cross-entropy (the objective's
+    ``relative_cost``; 0 for the untrained reference model), used only to start
+    the most expensive jobs first so parallel workers finish together."""
+    return 0.0 if job.reference else float(objective_class(job.regularizer).relative_cost)
 
 
 @dataclass(frozen=True)
 class Job:
-    """One model of the grid. ``regularizer`` is ``"none"``, a regulariser name or
-    ``"bayes_optimal"``; ``seed`` is the model's own seed (base seed + seed index)."""
+    """One model of the grid. ``regularizer`` is ``"none"``, a regulariser name or,
+    for the regime reference's own model (``reference=True``), that job's id
+    (``"bayes_optimal"``); ``seed`` is the model's own seed (base seed + seed
+    index); ``options`` are the sweep entry's ``make_objective`` options."""
 
     regularizer: str
     strength: float
@@ -65,30 +72,37 @@ class Job:
     seed: int
     seed_index: int
     theorem: bool = False
+    options: tuple[tuple[str, object], ...] = ()
+    reference: bool = False
 
     @property
     def id(self) -> str:
-        if self.regularizer == BAYES_ID:
-            return BAYES_ID
+        if self.reference:
+            return self.regularizer
         if self.regularizer == "none":
             return f"none-s{self.seed_index}"
         return f"{self.regularizer}-{self.strength_index:02d}-s{self.seed_index}"
 
 
 def plan_jobs(preset: Preset, base_seed: int) -> list[Job]:
-    """Every job of a run: Bayes-optimal, ``n_seeds`` unregularised models, and
-    ``n_seeds`` models per (regulariser, strength). Model seeds are
+    """Every job of a run: the regime reference's model (when the data kind has
+    one: the Bayes-optimal model of exact kinds), ``n_seeds`` unregularised
+    models, and ``n_seeds`` models per (regulariser, strength). Model seeds are
     ``base_seed + seed_index``; Theorem 3.1 tables go to seed index 0 of each
-    model named in ``preset.theorem_models`` and to the Bayes-optimal model."""
+    model named in ``preset.theorem_models`` and to the reference model."""
     wanted = set(preset.theorem_models)
-    jobs = [Job(BAYES_ID, 0.0, 0, base_seed, 0, theorem=True)]
+    jobs = []
+    reference_job = preset.data.regime_reference.job
+    if reference_job is not None:
+        jobs.append(Job(reference_job, 0.0, 0, base_seed, 0, theorem=True, reference=True))
     for s in range(preset.n_seeds):
         jobs.append(Job("none", 0.0, 0, base_seed + s, s, theorem=s == 0 and ("none", 0) in wanted))
-    for name, strengths in preset.sweep:
+    for name, strengths, options in preset.sweep:
         for i, strength in enumerate(strengths):
             for s in range(preset.n_seeds):
                 jobs.append(Job(name, float(strength), i, base_seed + s, s,
-                                theorem=s == 0 and (name, i) in wanted))
+                                theorem=s == 0 and (name, i) in wanted,
+                                options=tuple(sorted(options.items()))))
     return jobs
 
 
@@ -106,23 +120,24 @@ def run_fingerprint(preset: Preset, base_seed: int) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_job(preset: Preset, job: Job, base_seed: int, device: str) -> dict:
-    """Train (unless Bayes-optimal) and evaluate one model; return its row."""
-    from manifold_lab.models import BayesOptimalClassifier
-    from manifold_lab.training import make_objective, train
+def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
+            cache_dir: str | os.PathLike | None = None) -> dict:
+    """Train (unless it is the reference model) and evaluate one model; return its row.
 
-    dist = build_distribution(preset.data, base_seed)
-    es = make_eval_set(dist, preset.eval, seed=base_seed, device=device)
+    ``cache_dir`` is passed to the data kind's ``build`` (where a learned kind
+    keeps what it fits once per run).
+    """
+    reference = preset.data.build(base_seed, cache_dir=cache_dir)
+    es = make_eval_set(reference, preset.eval, seed=base_seed, device=device)
     row: dict = {"id": job.id}
     t0 = time.perf_counter()
-    if job.regularizer == BAYES_ID:
-        model = BayesOptimalClassifier(dist).to(device)
+    if job.reference:
+        model = reference.reference_model().to(device)
         row.update(epochs_run=0, train_s=0.0)
     else:
-        x, y = training_data(dist, preset.train, seed=job.seed)
+        x, y = training_data(reference, preset.train, seed=job.seed)
         model = build_model(preset.model, preset.data, seed=job.seed)
-        options = {"steps": preset.train.pgd_steps} if job.regularizer == "pgd_l2" else {}
-        objective = make_objective(job.regularizer, job.strength, **options)
+        objective = make_objective(job.regularizer, job.strength, **dict(job.options))
         result = train(
             model, objective, data=(x, y), epochs=preset.train.epochs, lr=preset.train.lr,
             optimizer=preset.train.optimizer, batch_size=preset.train.batch_size,
@@ -219,7 +234,7 @@ def run_sweep(
     for job in plan:
         if job.id in rows and on_done is not None:
             on_done(job, rows[job.id], True)
-    pending.sort(key=lambda j: -_COST_ORDER.get(j.regularizer, 1))
+    pending.sort(key=lambda j: -job_cost(j))
 
     def finish(job: Job, row: dict) -> None:
         atomic_write_json(models_dir / f"{job.id}.json", {"fingerprint": fingerprint, "row": row})

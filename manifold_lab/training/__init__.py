@@ -26,7 +26,11 @@ from manifold_lab.training.objectives import (
     PGDAdversarial,
     Smoothness,
     make_objective,
+    objective_class,
     objective_from_config,
+    register_objective,
+    regularizers,
+    unregister_objective,
 )
 from manifold_lab.training.smoothing import ABSTAIN, Certificate, SmoothedClassifier
 from manifold_lab.training.trainer import NonFiniteLossError, TrainResult, epoch_seed, train
@@ -35,7 +39,8 @@ __all__ = [
     "pgd_l2",
     "Objective", "CrossEntropy", "GradientNorm", "Smoothness", "NoiseAugmentation", "PGDAdversarial",
     "make_objective", "objective_from_config", "REGULARIZERS", "STRENGTH_PARAMETER",
-    "SMOOTHNESS_NOISE_STD",
+    "SMOOTHNESS_NOISE_STD", "register_objective", "unregister_objective", "objective_class",
+    "regularizers",
     "SmoothedClassifier", "Certificate", "ABSTAIN",
     "train", "TrainResult", "NonFiniteLossError", "epoch_seed",
     "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError",

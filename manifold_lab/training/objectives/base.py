@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 
@@ -19,9 +19,27 @@ class Objective(abc.ABC):
     Subclasses set the class attribute ``name`` and implement ``__call__`` and
     ``config``. ``config()`` holds the constructor arguments plus ``"name"``, so
     ``objective_from_config(obj.config())`` rebuilds an equal objective.
+
+    A class that is a sweepable regulariser also declares (and is registered
+    with ``registry.register_objective``; see ``docs/extending.md``):
+
+    - ``regularizer``: its name in sweeps and ``make_objective`` (``"none"`` is
+      plain cross-entropy);
+    - ``strength_parameter``: the constructor argument the sweep's single
+      ``strength`` sets (``None``: the strength is ignored);
+    - ``strength_meaning``: what the strength means, for tables and results.json;
+    - ``relative_cost``: cost of a training epoch relative to cross-entropy (the
+      sweep starts the most expensive jobs first, so parallel workers finish together);
+    - ``default_options``: constructor arguments ``make_objective`` passes unless
+      the caller (or a preset's sweep entry) overrides them.
     """
 
     name: str = ""
+    regularizer: ClassVar[str | None] = None
+    strength_parameter: ClassVar[str | None] = None
+    strength_meaning: ClassVar[str] = ""
+    relative_cost: ClassVar[float] = 1.0
+    default_options: ClassVar[dict] = {}
 
     @abc.abstractmethod
     def __call__(

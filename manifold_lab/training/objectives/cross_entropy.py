@@ -6,10 +6,12 @@ import torch
 import torch.nn.functional as F
 
 from manifold_lab.training.objectives.base import Logs, Objective, accuracy
+from manifold_lab.training.objectives.registry import register_objective
 
 __all__ = ["CrossEntropy"]
 
 
+@register_objective
 class CrossEntropy(Objective):
     """``mean_i −log softmax(z(x_i))_{y_i}``.
 
@@ -17,6 +19,9 @@ class CrossEntropy(Objective):
     """
 
     name = "cross_entropy"
+    regularizer = "none"
+    strength_meaning = "no regulariser"
+    relative_cost = 1.0
 
     def __call__(self, model, x, y, *, generator=None) -> tuple[torch.Tensor, Logs]:
         logits = model(x)

@@ -6,12 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from manifold_lab.training.objectives.base import Logs, Objective, accuracy, check_weight
+from manifold_lab.training.objectives.registry import register_objective
 
 __all__ = ["GradientNorm"]
 
 _TARGETS = ("loss", "logit")
 
 
+@register_objective
 class GradientNorm(Objective):
     r"""Cross-entropy plus the mean squared input-gradient norm of a per-example scalar.
 
@@ -42,6 +44,10 @@ class GradientNorm(Objective):
     """
 
     name = "gradient_norm"
+    regularizer = "gradient_norm"
+    strength_parameter = "weight"
+    strength_meaning = "weight of the squared input-gradient norm penalty"
+    relative_cost = 3.0  # double backpropagation
 
     def __init__(self, weight: float, of: str = "loss") -> None:
         self.weight = check_weight("weight", weight)

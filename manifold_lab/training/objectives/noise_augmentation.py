@@ -7,10 +7,12 @@ import torch.nn.functional as F
 
 from manifold_lab._validation import check_generator
 from manifold_lab.training.objectives.base import Logs, Objective, accuracy, check_weight
+from manifold_lab.training.objectives.registry import register_objective
 
 __all__ = ["NoiseAugmentation"]
 
 
+@register_objective
 class NoiseAugmentation(Objective):
     r"""Cross-entropy on noisy inputs: ``mean_i ℓ(z(x_i + u_i), y_i)``, ``u_i ~ N(0, σ² I)``.
 
@@ -28,6 +30,10 @@ class NoiseAugmentation(Objective):
     """
 
     name = "noise_augmentation"
+    regularizer = "noise_augmentation"
+    strength_parameter = "noise_std"
+    strength_meaning = "std of the Gaussian noise added to training inputs"
+    relative_cost = 1.0
 
     def __init__(self, noise_std: float) -> None:
         self.noise_std = check_weight("noise_std", noise_std)

@@ -8,10 +8,12 @@ import torch.nn.functional as F
 from manifold_lab._validation import check_positive_int
 from manifold_lab.training.attacks.pgd import pgd_l2
 from manifold_lab.training.objectives.base import Logs, Objective, accuracy, check_weight
+from manifold_lab.training.objectives.registry import register_objective
 
 __all__ = ["PGDAdversarial"]
 
 
+@register_objective
 class PGDAdversarial(Objective):
     r"""``mean_i ℓ(z(x_i^{adv}), y_i)`` with ``x^{adv} = pgd_l2(model, x, y, eps, steps, step_size)``.
 
@@ -38,6 +40,10 @@ class PGDAdversarial(Objective):
     """
 
     name = "pgd_l2"
+    regularizer = "pgd_l2"
+    strength_parameter = "eps"
+    strength_meaning = "L2 radius eps of the per-example PGD attack"
+    relative_cost = 5.0  # `steps` input gradients per training step
 
     def __init__(self, eps: float, steps: int = 10, step_size: float | None = None,
                  bounds: tuple[float, float] | None = None) -> None:

@@ -1,47 +1,102 @@
-"""Objectives by name: one strength knob per regulariser (for sweeps), and rebuild from config."""
+"""The registry of regularisers: name -> objective class, and ``make_objective``.
+
+Every sweepable objective class declares its ``regularizer`` name, what its
+strength sets and means, its relative cost and its default options (see
+``Objective``), and registers itself with the ``@register_objective`` line in
+its own module; nothing else lists regularisers. ``objectives/__init__.py``
+imports the built-in modules, which is what registers them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Iterator
+
 from manifold_lab.training.objectives.base import Objective, check_weight
-from manifold_lab.training.objectives.cross_entropy import CrossEntropy
-from manifold_lab.training.objectives.gradient_norm import GradientNorm
-from manifold_lab.training.objectives.noise_augmentation import NoiseAugmentation
-from manifold_lab.training.objectives.pgd_adversarial import PGDAdversarial
-from manifold_lab.training.objectives.smoothness import Smoothness
 
-__all__ = ["REGULARIZERS", "STRENGTH_PARAMETER", "SMOOTHNESS_NOISE_STD", "make_objective",
-           "objective_from_config"]
+__all__ = ["REGULARIZERS", "STRENGTH_PARAMETER", "register_objective", "unregister_objective",
+           "objective_class", "regularizers", "make_objective", "objective_from_config"]
 
-#: Noise scale of ``make_objective("smoothness", weight)``: the scale of the
-#: metrics' default on/off-manifold noise (THEORY.md prototype, sigma = 0.1), so
-#: the penalty acts at the scale that is measured. Its small-noise limit is
-#: ``weight * 0.01 * ||J_z||_F^2``: a weight grid 1e-2 .. 1e2 spans effective
-#: Jacobian penalties 1e-4 .. 1, from negligible to flattening the model.
-SMOOTHNESS_NOISE_STD = 0.1
+_REGISTRY: dict[str, type[Objective]] = {}
 
-#: What the single ``strength`` of :func:`make_objective` sets, per regulariser.
-STRENGTH_PARAMETER = {
-    "none": None,
-    "gradient_norm": "weight",
-    "smoothness": "weight",
-    "noise_augmentation": "noise_std",
-    "pgd_l2": "eps",
-}
-REGULARIZERS = tuple(STRENGTH_PARAMETER)
 
-_BUILDERS = {
-    "none": lambda s, **kw: CrossEntropy(**kw),
-    "gradient_norm": lambda s, **kw: GradientNorm(weight=s, **kw),
-    "smoothness": lambda s, **kw: Smoothness(weight=s, **{"noise_std": SMOOTHNESS_NOISE_STD, **kw}),
-    "noise_augmentation": lambda s, **kw: NoiseAugmentation(noise_std=s, **kw),
-    "pgd_l2": lambda s, **kw: PGDAdversarial(eps=s, **kw),
-}
-_CLASSES = {cls.name: cls for cls in (CrossEntropy, GradientNorm, Smoothness, NoiseAugmentation,
-                                      PGDAdversarial)}
+def register_objective(cls: type[Objective]) -> type[Objective]:
+    """Class decorator: make ``cls`` available as ``make_objective(cls.regularizer, ...)``.
+
+    Raises ``ValueError`` when the class does not declare a ``regularizer`` name
+    and ``name``, or when the name is taken by another class.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Objective)):
+        raise ValueError(f"register_objective needs an Objective subclass, got {cls!r}")
+    name = cls.regularizer
+    if not isinstance(name, str) or not name or not cls.name:
+        raise ValueError(f"{cls.__name__} must set the class attributes `regularizer` and `name`")
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"regulariser {name!r} is already registered by "
+                         f"{_REGISTRY[name].__name__}; choose another name")
+    if float(cls.relative_cost) < 0:
+        raise ValueError(f"{cls.__name__}.relative_cost must be >= 0, got {cls.relative_cost}")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def unregister_objective(name: str) -> None:
+    """Remove regulariser ``name`` (tests and notebooks that register their own)."""
+    _REGISTRY.pop(name, None)
+
+
+def regularizers() -> tuple[str, ...]:
+    """The registered regulariser names, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def objective_class(name: str) -> type[Objective]:
+    """The class registered as regulariser ``name``; one-line ``ValueError`` if unknown."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown regulariser {name!r}; choose one of {list(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+class _RegularizerNames(Sequence):
+    """Read-only live view of the registered names (``REGULARIZERS``)."""
+
+    def __getitem__(self, i):
+        return regularizers()[i]
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+    def __repr__(self) -> str:
+        return repr(regularizers())
+
+
+class _StrengthParameters(Mapping):
+    """Read-only live view ``name -> strength_parameter`` (``STRENGTH_PARAMETER``)."""
+
+    def __getitem__(self, name: str) -> str | None:
+        return objective_class(name).strength_parameter if name in _REGISTRY else {}[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(regularizers())
+
+    def __len__(self) -> int:
+        return len(_REGISTRY)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+#: The registered regulariser names (a live view of the registry).
+REGULARIZERS: Sequence[str] = _RegularizerNames()
+#: What the single ``strength`` of :func:`make_objective` sets, per regulariser (live view).
+STRENGTH_PARAMETER: Mapping[str, str | None] = _StrengthParameters()
 
 
 def make_objective(name: str, strength: float = 0.0, **options) -> Objective:
     """The objective of regulariser ``name`` at strength ``s`` (a sweep's single knob).
+
+    ``objective_class(name)(**{**default_options, **options, strength_parameter: s})``;
+    for the built-ins:
 
     - ``"none"``: ``CrossEntropy()`` (``s`` ignored);
     - ``"gradient_norm"``: ``GradientNorm(weight=s, of="loss")``;
@@ -54,26 +109,32 @@ def make_objective(name: str, strength: float = 0.0, **options) -> Objective:
     name : str
         One of :data:`REGULARIZERS`.
     strength : float
-        Finite, >= 0.
+        Finite, >= 0 (not a bool or a string).
     **options
         Other constructor arguments, e.g. ``noise_std=`` for smoothness,
         ``steps=``/``bounds=`` for pgd_l2, ``of="logit"`` for gradient_norm.
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown regulariser {name!r}; choose one of {list(REGULARIZERS)}")
+    cls = objective_class(name)
     strength = check_weight("strength", strength)
+    if cls.strength_parameter is not None and cls.strength_parameter in options:
+        raise ValueError(f"regulariser {name!r}: set {cls.strength_parameter!r} through the "
+                         "strength, not as an option")
+    kwargs = {**cls.default_options, **options}
+    if cls.strength_parameter is not None:
+        kwargs[cls.strength_parameter] = strength
     try:
-        return _BUILDERS[name](strength, **options)
+        return cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"bad options {options} for regulariser {name!r}: {exc}") from None
 
 
 def objective_from_config(config: dict) -> Objective:
     """Rebuild an objective from its ``config()`` dict."""
-    if not isinstance(config, dict) or config.get("name") not in _CLASSES:
-        raise ValueError(f"config must be a dict with 'name' in {sorted(_CLASSES)}, got {config!r}")
+    classes = {cls.name: cls for cls in _REGISTRY.values()}
+    if not isinstance(config, dict) or config.get("name") not in classes:
+        raise ValueError(f"config must be a dict with 'name' in {sorted(classes)}, got {config!r}")
     args = {k: v for k, v in config.items() if k != "name"}
     try:
-        return _CLASSES[config["name"]](**args)
+        return classes[config["name"]](**args)
     except TypeError as exc:
         raise ValueError(f"config {config} does not fit {config['name']}: {exc}") from None

@@ -7,10 +7,19 @@ import torch.nn.functional as F
 
 from manifold_lab._validation import check_generator
 from manifold_lab.training.objectives.base import Logs, Objective, accuracy, check_weight
+from manifold_lab.training.objectives.registry import register_objective
 
-__all__ = ["Smoothness"]
+__all__ = ["Smoothness", "SMOOTHNESS_NOISE_STD"]
+
+#: Noise scale of ``make_objective("smoothness", weight)``: the scale of the
+#: metrics' default on/off-manifold noise (THEORY.md prototype, sigma = 0.1), so
+#: the penalty acts at the scale that is measured. Its small-noise limit is
+#: ``weight * 0.01 * ||J_z||_F^2``: a weight grid 1e-2 .. 1e2 spans effective
+#: Jacobian penalties 1e-4 .. 1, from negligible to flattening the model.
+SMOOTHNESS_NOISE_STD = 0.1
 
 
+@register_objective
 class Smoothness(Objective):
     r"""Cross-entropy plus the mean squared logit change under Gaussian input noise.
 
@@ -36,6 +45,11 @@ class Smoothness(Objective):
     """
 
     name = "smoothness"
+    regularizer = "smoothness"
+    strength_parameter = "weight"
+    strength_meaning = "weight of the squared logit change under Gaussian input noise"
+    relative_cost = 2.0  # clean and noisy batch
+    default_options = {"noise_std": SMOOTHNESS_NOISE_STD}
 
     def __init__(self, weight: float, noise_std: float) -> None:
         self.weight = check_weight("weight", weight)

@@ -1,0 +1,18 @@
+"""Data kinds: one module per kind (its spec dataclass, build and ``@register_kind``).
+
+- ``vmf_sphere``: :class:`VmfSphereSpec` (von Mises–Fisher mixture on a sphere);
+- ``signal_distractor``: :class:`SignalDistractorSpec` (Gaussian signal + distractor);
+- ``registry``: :data:`KINDS`, :func:`register_kind`, :func:`kind_class`.
+
+A new kind is a new module here plus its import line below (see docs/extending.md).
+"""
+
+from manifold_lab.experiments.kinds.exact import ExactReference
+from manifold_lab.experiments.kinds.registry import (
+    KINDS, data_spec_from_dict, kind_class, register_kind, unregister_kind,
+)
+from manifold_lab.experiments.kinds.signal_distractor import SignalDistractorSpec
+from manifold_lab.experiments.kinds.vmf_sphere import VmfSphereSpec
+
+__all__ = ["KINDS", "ExactReference", "SignalDistractorSpec", "VmfSphereSpec", "data_spec_from_dict",
+           "kind_class", "register_kind", "unregister_kind"]

@@ -1,0 +1,148 @@
+"""The ground-truth interface every data kind gives the experiment layer.
+
+The experiment layer (evaluate, sweep, pipeline) sees a data kind only through
+two objects, so that exact and learned ground truth go through the same code:
+
+- a :class:`DataSpec` (frozen dataclass, one class per kind, registered in
+  ``experiments.kinds``): the kind's parameters, how to build its
+  :class:`Reference` for a run, the model inputs, and its
+  :class:`RegimeReference`;
+- a :class:`Reference` (built once per job from the run's base seed): training
+  data, held-out points and labels, the noisy accuracy set, a tangent basis at
+  each point, the reference gradient(s) and, when there is one, the model
+  that anchors the regime rule.
+
+Exact kinds (``kinds/exact.py``) fill the roles from a ``data.Distribution``:
+exact tangents, the exact Bayes posterior gradient as reference gradient and the
+Bayes-optimal classifier as regime reference (:data:`BAYES_OPTIMAL`). A learned
+kind (tangents from an autoencoder chart, a denoiser's score; possibly trained
+once per run and cached under ``cache_dir``) returns those instead and names
+:data:`UNREGULARISED` as regime reference: the unregularised models of the
+sweep. ``results.json`` records which (``config.reference``).
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import torch
+
+__all__ = ["Reference", "DataSpec", "RegimeReference", "ModelReference", "UnregularisedReference",
+           "BAYES_OPTIMAL", "UNREGULARISED"]
+
+
+class Reference(abc.ABC):
+    """Ground truth of one run (one data kind, one base seed).
+
+    Every method takes an explicit generator where it draws; tensors are CPU.
+    Points are ``[n, d]`` vectors or ``[n, c, h, w]`` images (``d = c h w``).
+    """
+
+    @abc.abstractmethod
+    def training_data(self, n: int, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` training examples ``(x [n, ...] float32, y [n] int64)``."""
+
+    @abc.abstractmethod
+    def eval_points(self, n: int, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Held-out points where gradients and sensitivities are measured, with labels.
+
+        Exact kinds return noise-free points on the manifold in float64 (every
+        reference quantity is then exact to float64 rounding).
+        """
+
+    @abc.abstractmethod
+    def accuracy_points(self, n: int, *, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Held-out samples of the data distribution itself (accuracy, NLL)."""
+
+    @abc.abstractmethod
+    def tangent_basis(self, x: torch.Tensor) -> torch.Tensor:
+        """Orthonormal tangent bases at ``x``: Tensor, shape [n, d, k]."""
+
+    @abc.abstractmethod
+    def reference_gradients(self, x: torch.Tensor, y: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(score, second)``, each ``[n, d]`` or ``second = None``.
+
+        ``score`` is what input gradients are compared with (``score_cosine``):
+        the exact Bayes gradient ``grad_x log p(y|x)`` for exact kinds, a learned
+        score otherwise. ``second`` (``cond_score_cosine``) is optional, e.g. the
+        class-conditional score ``grad_x log p(x|y)``; ``None`` gives NaN.
+        """
+
+    def reference_model(self) -> torch.nn.Module:
+        """The model whose on-manifold sensitivity anchors the regime rule, when the
+        kind's :class:`RegimeReference` is a :class:`ModelReference`."""
+        raise NotImplementedError(f"{type(self).__name__} has no reference model")
+
+
+@dataclass(frozen=True)
+class RegimeReference(abc.ABC):
+    """Where ``R_T^ref`` of the regime rule comes from (``config.reference``).
+
+    ``job`` is the id of the extra sweep job whose model is the reference
+    (``Reference.reference_model``), or ``None`` when the reference is made of
+    the swept models themselves.
+    """
+
+    name: str
+    job: str | None
+
+    @abc.abstractmethod
+    def on_reference(self, reference_row: dict | None, unregularised: Sequence[dict]) -> float:
+        """``R_T^ref`` from the reference job's row and the unregularised model rows."""
+
+
+@dataclass(frozen=True)
+class ModelReference(RegimeReference):
+    """The reference is a model of its own (e.g. the exact Bayes-optimal classifier)."""
+
+    def on_reference(self, reference_row: dict | None, unregularised: Sequence[dict]) -> float:
+        if reference_row is None:
+            raise ValueError(f"the regime reference model {self.job!r} has no finished row")
+        return reference_row["on_robustness"]
+
+
+@dataclass(frozen=True)
+class UnregularisedReference(RegimeReference):
+    """The reference is the unregularised models of the sweep (seed mean of ``R_T``):
+    the on-manifold sensitivity a model has before any robustness training."""
+
+    def on_reference(self, reference_row: dict | None, unregularised: Sequence[dict]) -> float:
+        values = [r["on_robustness"] for r in unregularised]
+        if not values:
+            raise ValueError("the regime reference needs the unregularised models, but the sweep has none")
+        return sum(values) / len(values)
+
+
+#: The exact Bayes-optimal model, an extra job of the sweep with id "bayes_optimal".
+BAYES_OPTIMAL = ModelReference(name="bayes_optimal", job="bayes_optimal")
+#: The sweep's unregularised models (no extra job).
+UNREGULARISED = UnregularisedReference(name="unregularised", job=None)
+
+
+@dataclass(frozen=True)
+class DataSpec(abc.ABC):
+    """Base class of the per-kind spec dataclasses (``experiments.kinds``).
+
+    A subclass is a frozen dataclass with only the fields its kind uses, and sets
+    the class attributes ``kind`` (its registered name) and ``regime_reference``.
+    """
+
+    kind: ClassVar[str] = ""
+    regime_reference: ClassVar[RegimeReference] = BAYES_OPTIMAL
+
+    @abc.abstractmethod
+    def build(self, seed: int, *, cache_dir: str | os.PathLike | None = None) -> Reference:
+        """The run's :class:`Reference`, deterministic in ``seed``.
+
+        ``cache_dir`` is a directory private to the run where a kind may keep what
+        it fits once per run (an autoencoder, a denoiser); exact kinds ignore it.
+        """
+
+    @abc.abstractmethod
+    def model_inputs(self) -> dict:
+        """Constructor arguments of ``models.build_model`` fixed by the data,
+        e.g. ``{"in_dim": d, "n_classes": C}`` for vectors."""
