@@ -33,6 +33,7 @@ import torch
 from manifold_lab._validation import check_finite, check_positive, check_positive_int
 from manifold_lab.data._directions import class_centres, random_orthonormal
 from manifold_lab.data.base import ClassTerms, Distribution
+from manifold_lab.manifolds import AffineSubspace
 
 __all__ = ["LinearSignalDistractor", "GaussianSignalDistractor"]
 
@@ -137,8 +138,6 @@ class LinearSignalDistractor(Distribution):
     def manifold(self):
         """The affine span ``b + span(S, D)`` (an ``AffineSubspace``)."""
         if self._manifold is None:
-            from manifold_lab.manifolds import AffineSubspace
-
             frame = torch.cat([self.signal_basis, self.distractor_basis], dim=1)
             self._manifold = AffineSubspace.from_frame(frame, offset=self.offset)
         return self._manifold

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from manifold_lab.data.vmf_mixture import VonMisesFisherMixture
+from manifold_lab.manifolds import Sphere
 
 __all__ = ["normal_fraction", "predicted_normal_fraction", "NormalComponentTable", "normal_component_table"]
 
@@ -122,8 +123,6 @@ def normal_component_table(
     built; ``n_points`` noise-free samples (same generator seed for every level)
     and their labels are scored with the exact gradient in float64.
     """
-    from manifold_lab.manifolds import Sphere
-
     sphere = Sphere(intrinsic_dim, ambient_dim, radius=radius, seed=seed)
     rows = {"mean": [], "median": [], "predicted_mean": [], "orthogonal_max": []}
     for s in noise_stds:

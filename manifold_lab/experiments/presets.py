@@ -19,6 +19,7 @@ from manifold_lab.experiments.reference import DataSpec
 from manifold_lab.experiments.regimes import RegimeThresholds
 from manifold_lab.models import MODEL_CLASSES
 from manifold_lab.training import objective_class, regularizers
+from manifold_lab.training.objectives.base import check_weight
 
 __all__ = [
     "DataSpec",
@@ -115,7 +116,7 @@ def _sweep_entry(entry) -> tuple[str, tuple[float, ...], dict]:
     """``(name, strengths)`` or ``(name, strengths, options)`` -> the 3-tuple form."""
     if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
         raise ValueError(f"a sweep entry is (regulariser, strengths[, options]), got {entry!r}")
-    name, strengths = entry[0], tuple(float(s) for s in entry[1])
+    name, strengths = entry[0], tuple(check_weight("strength", s) for s in entry[1])
     options = dict(entry[2]) if len(entry) == 3 else {}
     objective_class(name)  # one-line error for an unknown regulariser
     if name == "none":
