@@ -112,3 +112,27 @@ def test_sample_refuses_integer_dtypes(manifold):
 def test_make_objective_refuses_non_numbers(strength):
     with pytest.raises(ValueError, match="strength must be a number"):
         make_objective("gradient_norm", strength)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_robustness_is_not_flushed_to_zero(dtype):
+    # f(x) = w.x with |w| ~ 1e-3 at x = 0 (so the inputs x + sigma u carry no
+    # rounding of a large offset): at sigma = 0.1 each change is ~1e-4 and its
+    # square ~1e-8, below float16's smallest subnormal (6e-8): formerly R = 0.
+    gen = torch.Generator().manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(64, 2, generator=gen, dtype=torch.float64)).Q
+    x = torch.zeros(8, 64, dtype=torch.float64)
+    w = 1e-3 * torch.randn(64, generator=gen, dtype=torch.float64)
+    res = {}
+    for dt in (dtype, torch.float64):
+        f = lambda z: z @ w.to(z.dtype)  # noqa: E731
+        res[dt] = metrics.manifold_robustness(f, x.to(dt), basis.to(dt), [0.1], n_samples=2048,
+                                              generator=torch.Generator().manual_seed(1))
+    # Half-precision draws are not the float64 draws, so both runs are independent
+    # estimates of one mean: 8 x 2048 squared Gaussian projections each, relative
+    # standard error <= sqrt(2 / 16384) = 1.1% per run; 8% is over 5 standard errors
+    # of the difference (the half-precision rounding adds a few eps).
+    tol = 0.08
+    for part in ("on", "off"):
+        half, exact = getattr(res[dtype], part), getattr(res[torch.float64], part)
+        assert float(half[0]) == pytest.approx(float(exact[0]), rel=tol)

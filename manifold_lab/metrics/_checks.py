@@ -21,6 +21,17 @@ __all__ = [
 ]
 
 
+#: Half-precision inputs are measured in this dtype: squaring a float16 value of
+#: size 1e-4 underflows to 0 (float16's smallest subnormal is 6e-8), which made
+#: ``alignment_ratio`` +inf and ``tangent_fraction`` far too small.
+_HALF_WORKING_DTYPE = torch.float32
+
+
+def working_dtype(t: torch.Tensor) -> torch.dtype:
+    """``t.dtype``, or float32 for float16/bfloat16 (whose squares under/overflow)."""
+    return _HALF_WORKING_DTYPE if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
+
+
 def orthonormality_tolerance(dtype: torch.dtype, ambient_dim: int) -> float:
     """Largest accepted ``max |BᵀB − I|`` for a basis in ``dtype`` with ``ambient_dim`` rows.
 

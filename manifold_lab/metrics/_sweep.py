@@ -25,6 +25,7 @@ from typing import Callable
 
 import torch
 
+from manifold_lab.metrics._checks import working_dtype
 from manifold_lab.metrics.gradients import call_scalar
 
 __all__ = ["DEFAULT_CHUNK_ELEMENTS", "default_chunk_size", "perturbation_sweep", "summarise", "RobustnessResult"]
@@ -101,7 +102,9 @@ def perturbation_sweep(
     if clean.shape[0] != n:
         raise ValueError(f"the model must return one output row per input, got {clean.shape[0]} rows for {n}")
 
-    values = torch.empty(2, n, M, S, dtype=dtype, device=device)
+    # Distances are kept in float32 for half-precision inputs (their squares underflow).
+    value_dtype = working_dtype(flat)
+    values = torch.empty(2, n, M, S, dtype=value_dtype, device=device)
     lin = torch.empty(2, n, M, dtype=dtype, device=device) if probe is not None else None
     half = M // 2 if antithetic else M
     for i0 in range(0, n, block):
@@ -122,7 +125,7 @@ def perturbation_sweep(
         if probe is not None:
             lin[:, i0:i1] = (dirs * probe[i0:i1].unsqueeze(1)).sum(-1)
         dirs = dirs.reshape(2 * b * M, D)
-        vals = torch.empty(2 * b * M, S, dtype=dtype, device=device)
+        vals = torch.empty(2 * b * M, S, dtype=value_dtype, device=device)
         for g0 in range(0, 2 * b * M, group_rows):
             g1 = min(2 * b * M, g0 + group_rows)
             pts = i0 + (torch.arange(g0, g1, device=device) // M) % b
@@ -134,7 +137,7 @@ def perturbation_sweep(
                 raise ValueError(
                     f"the model must return one output row per input, got {out.shape[0]} rows for {rows.shape[0]}"
                 )
-            vals[g0:g1] = distance(out, clean[rows]).view(g1 - g0, S).to(dtype)
+            vals[g0:g1] = distance(out, clean[rows]).view(g1 - g0, S).to(value_dtype)
         values[:, i0:i1] = vals.view(2, b, M, S)
     return values, lin
 

@@ -12,7 +12,7 @@ import math
 import torch
 
 from manifold_lab._validation import check_finite, check_min_ndim
-from manifold_lab.metrics._checks import check_basis
+from manifold_lab.metrics._checks import check_basis, working_dtype
 
 __all__ = ["tangent_fraction", "alignment_ratio", "pooled_alignment", "score_cosine",
            "split_tangent_normal", "working_dtype"]
@@ -25,17 +25,6 @@ def _check_grad(name: str, grad: torch.Tensor) -> torch.Tensor:
     if not grad.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {grad.dtype}")
     return check_finite(name, grad)
-
-
-#: Half-precision inputs are computed in this dtype: squaring a float16 gradient
-#: of size 1e-4 underflows to 0 (float16's smallest subnormal is 6e-8), which
-#: made ``alignment_ratio`` +inf and ``tangent_fraction`` far too small.
-_HALF_WORKING_DTYPE = torch.float32
-
-
-def working_dtype(t: torch.Tensor) -> torch.dtype:
-    """``t.dtype``, or float32 for float16/bfloat16 (whose squares under/overflow)."""
-    return _HALF_WORKING_DTYPE if t.dtype in (torch.float16, torch.bfloat16) else t.dtype
 
 
 def split_tangent_normal(grad: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

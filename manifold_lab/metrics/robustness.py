@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 
 from manifold_lab._validation import check_generator, check_positive_int
-from manifold_lab.metrics._checks import as_scales, flatten_points
+from manifold_lab.metrics._checks import as_scales, flatten_points, working_dtype
 from manifold_lab.metrics._sweep import RobustnessResult, default_chunk_size, perturbation_sweep
 
 __all__ = ["ManifoldRobustness", "manifold_robustness"]
@@ -40,7 +40,8 @@ def _squared_change(out: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
             f"f must return one scalar per input, shape [m], got {list(out.shape)}; wrap a "
             "classifier with metrics.scalar_fn(model, y, target=...)"
         )
-    return (out - clean).square()
+    diff = out - clean
+    return diff.to(working_dtype(diff)).square()
 
 
 def check_sweep_args(
