@@ -45,8 +45,14 @@ def test_pooled_alignment_is_the_ratio_of_sums():
     tan = coords.square().sum()
     nor = grad.square().sum() - tan  # fine in float64 here: A is far from 0
     assert metrics.pooled_alignment(grad, basis) == pytest.approx(float(nor / tan), rel=1e-12)
-    assert metrics.pooled_alignment(torch.zeros(3, 512, dtype=torch.float64), basis[:3]) != \
-        metrics.pooled_alignment(torch.zeros(3, 512, dtype=torch.float64), basis[:3])  # NaN
+    assert math.isnan(metrics.pooled_alignment(torch.zeros(3, 512, dtype=torch.float64), basis[:3]))
+    # A point with g = 0 adds nothing to either sum (its tangent fraction is NaN).
+    with_zero = grad.clone()
+    with_zero[5] = 0.0
+    keep = torch.arange(64) != 5
+    assert metrics.pooled_alignment(with_zero, basis) == pytest.approx(
+        metrics.pooled_alignment(grad[keep], basis[keep]), rel=1e-12)
+    assert math.isnan(float(metrics.tangent_fraction(with_zero, basis)[5]))
 
 
 def _toy_data(n_classes_in_labels):

@@ -79,6 +79,7 @@ def test_model_spec_names_any_registered_model():
     (dict(sweep=(("gradient_norm", (-1.0,)),)), "strength must be finite and >= 0"),
     (dict(sweep=(("gradient_norm",),)), "a sweep entry is"),
     (dict(sweep=(("none", (0.1,)),)), "always trained"),
+    (dict(sweep=(("pgd_l2", (0.1,), ("steps", 3)),)), "options must be a dict"),
 ])
 def test_preset_refuses_bad_specs(bad, match):
     with pytest.raises(ValueError, match=match):

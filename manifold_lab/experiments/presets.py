@@ -117,7 +117,11 @@ def _sweep_entry(entry) -> tuple[str, tuple[float, ...], dict]:
     if not isinstance(entry, (tuple, list)) or len(entry) not in (2, 3):
         raise ValueError(f"a sweep entry is (regulariser, strengths[, options]), got {entry!r}")
     name, strengths = entry[0], tuple(check_weight("strength", s) for s in entry[1])
-    options = dict(entry[2]) if len(entry) == 3 else {}
+    options = entry[2] if len(entry) == 3 else {}
+    if not isinstance(options, dict):
+        raise ValueError(f"sweep entry {name!r}: options must be a dict of make_objective "
+                         f"arguments, got {options!r}")
+    options = dict(options)
     objective_class(name)  # one-line error for an unknown regulariser
     if name == "none":
         raise ValueError("the unregularised model is always trained; do not list 'none' in the sweep")

@@ -108,7 +108,9 @@ def pooled_alignment(grad: torch.Tensor, basis: torch.Tensor) -> float:
 
     The σ → 0 limit of the point-averaged ratio ``R̄_N(σ)/R̄_T(σ)`` (Theorem 3.1
     summed over points). Unlike the mean of the per-point ``A(x_i)`` it is not
-    dominated by the few points where ``P_T g`` is nearly zero.
+    dominated by the few points where ``P_T g`` is nearly zero, and a point with
+    ``g = 0`` (e.g. a saturated softmax in float32) adds 0 to both sums, as it
+    adds only ``O(σ⁴)`` to both ``R̄``: it is left out, not NaN.
 
     Parameters
     ----------
