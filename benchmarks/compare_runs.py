@@ -8,7 +8,8 @@ values, so "equal to the last printed digit" of results.json); for each field
 that differs the maximum absolute and relative difference is printed, and every
 regime label that changed. Runtimes (``runtime_s``, ``train_s``, ``eval_s``, ...)
 and the fingerprint are ignored. Keys present on one side only are listed: under
-``config`` they are reported as added/removed settings, elsewhere as failures.
+``config`` they (and changed settings) are listed, not failures (a setting that
+matters changes numbers, which are compared); elsewhere they are failures.
 ``schema_version`` is listed when it changes. ``--explained FIELD`` lists a field's differences without failing on them (for a
 change the report explains). Exit status 0 when nothing unexplained differs, 1
 otherwise.
@@ -72,13 +73,19 @@ def _walk(a, b, path, field, diffs, only, labels):
         return
     if a == b and type(a) is type(b):
         return
+    if path.startswith("config"):
+        # Settings are listed, not failures: a setting that matters changes numbers.
+        only.append((path, "changed", f"{a!r} -> {b!r}"))
+        return
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and \
             not isinstance(a, bool) and not isinstance(b, bool) and a == b:
         return  # 1 vs 1.0 stored differently, same number
-    if isinstance(a, str) or isinstance(b, str) or isinstance(a, bool) or a is None or b is None:
+    numeric = [v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in (a, b)]
+    if not all(numeric):
         labels.append((path, a, b))
         return
-    diffs[field].append((path, float(a), float(b)))
+    # null is a non-finite number (results.json writes NaN/inf as null).
+    diffs[field].append((path, math.nan if a is None else float(a), math.nan if b is None else float(b)))
 
 
 def compare(before: dict, after: dict):
@@ -113,11 +120,16 @@ def main(argv=None) -> int:
         print(f"  LABEL/TEXT CHANGED {path}: {a!r} -> {b!r}")
         failed = True
     for field, items in sorted(diffs.items()):
-        abs_d = max(abs(b - a) for _, a, b in items)
-        rel_d = max((abs(b - a) / abs(a) if a != 0 else math.inf) for _, a, b in items)
+        finite = [(a, b) for _, a, b in items if math.isfinite(a) and math.isfinite(b)]
+        nulls = len(items) - len(finite)
+        abs_d = max((abs(b - a) for a, b in finite), default=math.nan)
+        rel_d = max(((abs(b - a) / abs(a) if a != 0 else math.inf) for a, b in finite),
+                    default=math.nan)
         tag = "explained" if field in args.explained else "DIFFERS"
-        print(f"  {tag} {field}: {len(items)} value(s), max abs diff {abs_d:.3g}, "
-              f"max rel diff {rel_d:.3g} (e.g. {items[0][0]})")
+        worst = max(items, key=lambda t: abs(t[2] - t[1]) if math.isfinite(t[2] - t[1]) else -1)
+        extra = f", {nulls} null<->number" if nulls else ""
+        print(f"  {tag} {field}: {len(items)} value(s){extra}, max abs diff {abs_d:.3g}, "
+              f"max rel diff {rel_d:.3g} (largest at {worst[0]}: {worst[1]!r} -> {worst[2]!r})")
         failed |= field not in args.explained
     if not diffs and not labels:
         print("  every compared number and label is identical")
