@@ -64,8 +64,11 @@ def _describe(ray, exc: BaseException) -> BaseException | str:
         cause = exc.cause
         if isinstance(cause, ValueError):
             return cause
-        return f"{type(cause).__name__}: {str(cause).strip() or 'no message'}"
-    return f"{type(exc).__name__} (the task was lost) after retries: {str(exc).strip()}"
+        return f"{type(cause).__name__}: {str(cause).strip() or 'no message'} (after retries)"
+    text = f"{type(exc).__name__}: {str(exc).strip()}"
+    if "No module named" in text:
+        text += " (every Ray node needs manifold_lab installed, see the README)"
+    return text
 
 
 class RayBackend:
@@ -103,7 +106,10 @@ class RayBackend:
         """Initialise Ray unless it is; return whether this call started it."""
         if ray.is_initialized():
             return False
-        options = dict(include_dashboard=False, logging_level=logging.WARNING)
+        # Worker output goes to Ray's log files (/tmp/ray/session_latest/logs), not
+        # into the progress bar; failures come back to the driver as errors.
+        options = dict(include_dashboard=False, logging_level=logging.WARNING,
+                       log_to_driver=False)
         try:
             if self.address is None:
                 from manifold_lab.experiments.backends.local import usable_cpus
