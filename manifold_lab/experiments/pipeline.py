@@ -132,7 +132,8 @@ def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = 
 def _check_run_dir(out: Path, preset: Preset, fingerprint: str, base_seed: int) -> dict:
     """The stored ``run.json`` of ``out`` ({} if none), validated (see
     ``rundir.read_run_file``); ``RunDirError`` if ``out`` must not be written:
-    a non-empty directory that is not a run directory, or another configuration's."""
+    a non-empty directory that is not a run directory, or another configuration's.
+    Called under the run's lock (the check before the lock may have raced)."""
     check_contents(out)
     return read_run_file(out, fingerprint)
 
@@ -178,6 +179,7 @@ def run_experiment(
     """
     thresholds = thresholds or preset.thresholds
     out = check_out_path(out_dir)
+    check_contents(out)  # before the lock file is created in someone else's directory
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
         return _run_locked(preset, out, base_seed=base_seed, device=device, jobs=jobs,
