@@ -262,7 +262,9 @@ def test_jobs_are_capped_by_models_cpus_and_memory(monkeypatch):
     assert local_backend.worker_count(1000, 18, "cuda")[0] == 3  # GPU work: memory decides
     assert local_backend.worker_count(1000, 1, "cuda")[0] == 1
     assert local_backend.worker_count(2, 18, "cpu") == (2, None)  # within the caps: silent
-    assert local_backend.worker_count(None, 18, "cpu") == (2, None)  # "auto": silent
+    assert local_backend.worker_count(None, 18, "cpu") == (2, None)  # "auto": the CPUs
+    assert local_backend.worker_count(None, 18, "cuda") == (2, None)  # not the memory
+    assert local_backend.worker_count(None, 1, "cpu") == (1, None)  # capped silently
 
 
 def test_a_huge_jobs_is_capped_and_said(tmp_path, monkeypatch):

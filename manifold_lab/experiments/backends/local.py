@@ -75,9 +75,9 @@ def available_memory() -> int | None:
 def worker_count(requested: int | None, n_jobs: int, device: str) -> tuple[int, str | None]:
     """Worker processes to start, and a one-line note if ``requested`` was capped.
 
-    ``requested`` None means "as many as useful" (no note). The cap is the
-    smallest of: the jobs to run, the usable CPUs (CPU training only: each worker
-    needs a core), and the available memory over ``WORKER_MEMORY_BYTES``.
+    ``requested`` None means the default, the usable CPUs (capped silently). The
+    cap is the smallest of: the jobs to run, the usable CPUs (CPU training only:
+    each worker needs a core), and the available memory over ``WORKER_MEMORY_BYTES``.
     """
     limits = {f"{n_jobs} model(s) to run": n_jobs}
     if device == "cpu":
@@ -87,10 +87,11 @@ def worker_count(requested: int | None, n_jobs: int, device: str) -> tuple[int, 
         fit = max(1, memory // WORKER_MEMORY_BYTES)
         limits[f"memory for {fit} worker(s) of {WORKER_MEMORY_BYTES >> 20} MiB"] = fit
     cap = max(1, min(limits.values()))
+    wanted = usable_cpus() if requested is None else requested
+    if wanted <= cap:
+        return wanted, None
     if requested is None:
         return cap, None
-    if requested <= cap:
-        return requested, None
     return cap, f"--jobs {requested} capped to {cap} ({', '.join(limits)})"
 
 
