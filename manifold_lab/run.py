@@ -209,6 +209,7 @@ def _print_claims(results: dict) -> None:
 def _run(args: argparse.Namespace) -> int:
     from manifold_lab.experiments.presets import get_preset
     from manifold_lab.experiments.regimes import RegimeThresholds
+
     try:
         preset = get_preset(args.name, quick=args.quick)
     except ValueError as exc:
@@ -224,9 +225,17 @@ def _run(args: argparse.Namespace) -> int:
 
     from manifold_lab.experiments.pipeline import run_experiment
 
+    if jobs is not None:
+        at_a_time = f"{jobs} job(s)"
+    elif args.backend == "local":
+        from manifold_lab.experiments.backends.local import usable_cpus
+
+        at_a_time = f"{usable_cpus()} job(s)"
+    else:
+        at_a_time = "as many jobs as the cluster runs"
     print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models + "
-          f"Bayes-optimal, backend {args.backend}, {args.jobs} job(s), device {device}, "
-          f"out {out}", flush=True)
+          f"Bayes-optimal, backend {args.backend}, {at_a_time}, device {device}, out {out}",
+          flush=True)
     try:
         with _sigterm_as_interrupt():
             results = run_experiment(
