@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -157,3 +158,33 @@ def test_interrupt_cancels_outstanding_tasks_and_keeps_finished_models(ray_insta
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in pids), "a cancelled task's worker is still running"
+
+
+class _FakeRay:
+    """Only what ``RayBackend._options`` reads: the cluster's resources."""
+
+    def __init__(self, **resources):
+        self._resources = resources
+
+    def cluster_resources(self):
+        return self._resources
+
+
+def test_tasks_request_a_gpu_or_a_fraction_of_one_with_cuda():
+    cluster = _FakeRay(CPU=8.0, GPU=2.0)
+    assert RayBackend()._options(cluster, "cpu")["num_gpus"] == 0
+    assert RayBackend()._options(cluster, "cuda")["num_gpus"] == 1.0
+    options = RayBackend(gpus_per_model=0.25)._options(cluster, "cuda")
+    assert options["num_gpus"] == 0.25 and options["num_cpus"] == 1
+    assert options["max_retries"] == 3
+
+
+@pytest.mark.parametrize("cluster, device, fragment", [
+    (_FakeRay(CPU=8.0), "cuda", "has 0 GPU(s)"),
+    (_FakeRay(CPU=8.0, GPU=1.0), "cuda:1", "use --device cuda"),
+    (_FakeRay(CPU=0.0), "cpu", "has 0 CPU(s)"),
+])
+def test_a_cluster_without_the_resources_is_a_one_line_error(cluster, device, fragment):
+    with pytest.raises(ValueError, match=re.escape(fragment)) as info:
+        RayBackend()._options(cluster, device)
+    assert "\n" not in str(info.value)

@@ -27,7 +27,7 @@ from typing import Callable
 
 import manifold_lab
 from manifold_lab.experiments.backends import Backend, get_backend
-from manifold_lab.experiments.backends.local import usable_cpus
+from manifold_lab.experiments.backends.local import usable_cpus  # re-exported (public API)
 from manifold_lab.experiments.build import build_distribution, build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.presets import Preset, preset_to_dict
