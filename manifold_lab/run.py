@@ -236,18 +236,20 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models + "
           f"Bayes-optimal, backend {args.backend}, {at_a_time}, device {device}, out {out}",
           flush=True)
+    sigterm: list[int] = []
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt() as sigterm:
             results = run_experiment(
                 preset, out, base_seed=args.seed, device=device, jobs=jobs,
                 thresholds=thresholds, progress=not args.no_progress, quick=args.quick,
                 figures=not args.no_figures, backend=backend,
             )
     except KeyboardInterrupt as exc:
-        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        print(f"{PROG}: {what}; finished models are kept in {out}/models — rerun the "
-              "same command to resume", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        terminated = bool(sigterm) or isinstance(exc, Terminated)
+        print(f"{PROG}: {'terminated (SIGTERM)' if terminated else 'interrupted'}; finished "
+              f"models are kept in {out}/models — rerun the same command to resume",
+              file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
         print(f"{PROG}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)
@@ -276,17 +278,25 @@ def _make_backend(args: argparse.Namespace):
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
-    """Turn SIGTERM (``kill``, a batch system's time limit) into ``Terminated``."""
+    """Turn SIGTERM (``kill``, a batch system's time limit) into ``Terminated``.
+
+    Yields a list that holds the signal number once SIGTERM has arrived: libraries
+    that catch the exception in their own waits (Ray) re-raise it as a plain
+    ``KeyboardInterrupt``, so the type alone does not tell.
+    """
+    received: list[int] = []
+
     def handler(signum, frame):
+        received.append(signum)
         raise Terminated()
 
     try:
         previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield received
         return
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
 

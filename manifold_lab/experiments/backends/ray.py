@@ -20,6 +20,8 @@ Ray is an optional extra: ``pip install -e ".[ray]"``.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import Callable, Sequence
 
 from manifold_lab.experiments.backends import BackendUnavailable, model_error
@@ -35,8 +37,22 @@ MAX_RETRIES = 3
 #: out-of-memory is a RuntimeError; a flaky network filesystem an OSError).
 RETRIED_EXCEPTIONS = (RuntimeError, OSError, MemoryError)
 
+#: Signals whose Python handlers are kept across ``ray.init``.
+_KEPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 #: Seconds ``ray.wait`` blocks before Python gets to handle Ctrl-C/SIGTERM.
 _POLL_S = 0.5
+
+
+def _restore(handlers: dict) -> None:
+    # ray.init installs a C-level SIGTERM handler that dumps a stack trace and kills
+    # the process: put back the caller's own (the command line turns SIGTERM into a
+    # clean stop that cancels the tasks and keeps finished models).
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 def import_ray():
@@ -110,6 +126,7 @@ class RayBackend:
         # into the progress bar; failures come back to the driver as errors.
         options = dict(include_dashboard=False, logging_level=logging.WARNING,
                        log_to_driver=False)
+        handlers = {sig: signal.getsignal(sig) for sig in _KEPT_SIGNALS}
         try:
             if self.address is None:
                 from manifold_lab.experiments.backends.local import usable_cpus
@@ -121,6 +138,8 @@ class RayBackend:
             where = "a local Ray instance" if self.address is None else self.address
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise BackendUnavailable(f"cannot start or reach Ray at {where}: {first}") from None
+        finally:
+            _restore(handlers)
         return True
 
     def _options(self, ray, device: str) -> dict:
