@@ -7,6 +7,7 @@ after the others finish, Ctrl-C cancelling the outstanding tasks.
 
 import dataclasses
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -66,15 +67,43 @@ def local_run(tmp_path_factory):
     return out, results
 
 
-def test_ray_writes_the_same_files_and_numbers_as_local(ray_instance, local_run, tmp_path):
-    local_out, local = local_run
-    results = run_experiment(SMALL, tmp_path, jobs=None, progress=False, figures=False,
-                             backend=RayBackend())
+@pytest.fixture(scope="module")
+def ray_run(ray_instance, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ray")
+    return out, run_experiment(SMALL, out, jobs=None, progress=False, figures=False,
+                               backend=RayBackend())
+
+
+def test_ray_writes_the_same_files_and_numbers_as_local(local_run, ray_run):
+    (local_out, local), (ray_out, results) = local_run, ray_run
     assert _without_timings(results) == _without_timings(local)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in local_out.iterdir())
+    assert sorted(p.name for p in ray_out.iterdir()) == sorted(p.name for p in local_out.iterdir())
     for path in (local_out / "models").iterdir():
-        assert _without_timings(json.loads((tmp_path / "models" / path.name).read_text())) == \
+        assert _without_timings(json.loads((ray_out / "models" / path.name).read_text())) == \
             _without_timings(json.loads(path.read_text())), path.name
+
+
+def _bench():
+    path = ROOT / "benchmarks" / "bench_backends.py"
+    spec = importlib.util.spec_from_file_location("bench_backends", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_backend_benchmark_compares_every_file(local_run, ray_run, tmp_path):
+    differences = _bench().differences
+    (local_out, _), (ray_out, _) = local_run, ray_run
+    compared, differ = differences(local_out, ray_out)
+    assert differ == [] and compared > 100 * N_SMALL
+    # A change in the last digit of one number, anywhere, is found.
+    shutil.copytree(ray_out, tmp_path / "ray")
+    path = tmp_path / "ray" / "models" / "none-s0.json"
+    stored = json.loads(path.read_text())
+    stored["row"]["robustness_curve"]["off"][-1] *= 1 + 1e-12
+    path.write_text(json.dumps(stored))
+    assert differences(local_out, tmp_path / "ray")[1] == [
+        "none-s0.json.row.robustness_curve.off[1]"]
 
 
 def test_ray_resumes_a_local_run(ray_instance, local_run, tmp_path, monkeypatch):
