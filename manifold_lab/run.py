@@ -4,23 +4,32 @@ Runs a preset's sweep (resumable), writes results.json, CSVs and figures to
 ``--out`` (default ``runs/NAME-<timestamp>``) and prints a summary table. Bad
 input (unknown preset, malformed number, unavailable device, ``--out`` that is a
 file or cannot be written) exits with status 2 and one line on stderr, before
-any work starts; errors during the run exit with status 1, interruption with 130.
+any work starts; errors during the run exit with status 1, interruption (Ctrl-C)
+with 130 and SIGTERM with 143, both keeping the finished models. Notes about the
+run directory (a malformed model file recomputed, ``--jobs`` capped) are one line
+each on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
+from manifold_lab.experiments.backends import BackendUnavailable
+from manifold_lab.experiments.backends.ray import RayBackend, import_ray
 from manifold_lab.experiments.pipeline import run_experiment
 from manifold_lab.experiments.presets import PRESETS, get_preset
 from manifold_lab.experiments.regimes import RegimeThresholds
+from manifold_lab.experiments.rundir import RunDirError, RunWarning, check_contents, check_out_path
 from manifold_lab.experiments.sweep import usable_cpus
 
 __all__ = ["main", "parse_args", "resolve_device", "prepare_out_dir"]
@@ -29,10 +38,16 @@ PROG = "python -m manifold_lab.run"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class UsageError(Exception):
     """Bad command-line input; its message is printed as one line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the same clean-up runs (workers stopped,
+    finished models kept, the invocation's time recorded)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +69,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--jobs", default="auto",
-                   help="parallel worker processes (default: usable CPUs)")
+                   help="models at a time: local worker processes (default: usable CPUs, "
+                        "capped by models, CPUs and memory) or Ray tasks in flight "
+                        "(default: as many as the cluster runs)")
+    p.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where models run: local processes (default) or Ray tasks")
+    p.add_argument("--ray-address", default=None,
+                   help="with --backend ray: a cluster address (HOST:PORT, or 'auto' to join "
+                        "the cluster of this machine); default: start a local Ray instance")
+    p.add_argument("--gpus-per-model", default=None,
+                   help="with --backend ray and --device cuda: GPUs each model requests "
+                        "(default 1; 0.25 packs four models on a GPU)")
     p.add_argument("--weak-ratio", default=None,
                    help="regime rule: R_N/R_T above this is 'weak' (default 1)")
     p.add_argument("--excessive-on", default=None,
@@ -74,6 +99,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.jobs = _parse_int("--jobs", args.jobs, minimum=1)
     args.weak_ratio = _parse_positive("--weak-ratio", args.weak_ratio)
     args.excessive_on = _parse_positive("--excessive-on", args.excessive_on)
+    args.gpus_per_model = _parse_positive("--gpus-per-model", args.gpus_per_model)
+    if args.backend != "ray" and (args.ray_address is not None or args.gpus_per_model):
+        raise UsageError("--ray-address and --gpus-per-model need --backend ray")
+    if args.ray_address is not None and not args.ray_address.strip():
+        raise UsageError("--ray-address is empty; give HOST:PORT or 'auto'")
     return args
 
 
@@ -99,8 +129,13 @@ def _parse_positive(flag: str, text: str | None) -> float | None:
     return value
 
 
-def resolve_device(text: str) -> str:
-    """Check that ``text`` names a usable torch device; return it normalised."""
+def resolve_device(text: str, *, backend: str = "local") -> str:
+    """Check that ``text`` names a usable torch device; return it normalised.
+
+    With ``backend="ray"`` a ``cuda`` device is not checked here (the models run
+    on the cluster's GPU nodes, not necessarily this machine) and must not name an
+    index (Ray assigns each task its GPU).
+    """
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
@@ -108,6 +143,11 @@ def resolve_device(text: str) -> str:
             from None
     if device.type == "cpu":
         return "cpu"
+    if device.type == "cuda" and backend == "ray":
+        if device.index is not None:
+            raise UsageError(f"--device {text} with --backend ray: Ray assigns each model its "
+                             "GPU; use --device cuda")
+        return "cuda"
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"--device {text}: CUDA is not available on this machine "
@@ -127,13 +167,19 @@ def resolve_device(text: str) -> str:
 
 
 def prepare_out_dir(out: str | None, name: str, quick: bool) -> Path:
-    """Create (or reuse) the run directory and prove it is writable."""
+    """Create (or reuse) the run directory and prove it is writable.
+
+    Refused: an empty path, a file, a non-empty directory that is not a run
+    directory (so no file the run did not write is ever replaced), an unwritable one.
+    """
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = os.path.join("runs", f"{name}{'-quick' if quick else ''}-{stamp}")
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {out} is an existing file; give a directory")
+    try:
+        path = check_out_path(out)
+        check_contents(path)
+    except RunDirError as exc:
+        raise UsageError(str(exc)) from None
     try:
         path.mkdir(parents=True, exist_ok=True)
         # A real write, not os.access: access() ignores read-only mounts and is
@@ -171,27 +217,39 @@ def _run(args: argparse.Namespace) -> int:
         preset = get_preset(args.name, quick=args.quick)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, backend=args.backend)
+    backend = _make_backend(args)
     out = prepare_out_dir(args.out, args.name, args.quick)
     thresholds = RegimeThresholds(
         weak_ratio=args.weak_ratio or preset.thresholds.weak_ratio,
         excessive_on_fraction=args.excessive_on or preset.thresholds.excessive_on_fraction,
     )
-    jobs = usable_cpus() if args.jobs == "auto" else args.jobs
+    jobs = None if args.jobs == "auto" else args.jobs
 
+    if jobs is not None:
+        at_a_time = f"{jobs} job(s)"
+    elif args.backend == "local":
+        at_a_time = f"{usable_cpus()} job(s)"
+    else:
+        at_a_time = "as many jobs as the cluster runs"
     reference = preset.data.regime_reference
     extra = f" + {reference.job}" if reference.job else f" (regime reference: {reference.name})"
     print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models{extra}, "
-          f"{jobs} job(s), device {device}, out {out}", flush=True)
+          f"backend {args.backend}, {at_a_time}, device {device}, out {out}", flush=True)
+    sigterm: list[int] = []
     try:
-        results = run_experiment(
-            preset, out, base_seed=args.seed, device=device, jobs=jobs, thresholds=thresholds,
-            progress=not args.no_progress, quick=args.quick, figures=not args.no_figures,
-        )
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished models are kept in {out}/models — rerun the "
-              "same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        with _sigterm_as_interrupt() as sigterm:
+            results = run_experiment(
+                preset, out, base_seed=args.seed, device=device, jobs=jobs,
+                thresholds=thresholds, progress=not args.no_progress, quick=args.quick,
+                figures=not args.no_figures, backend=backend,
+            )
+    except KeyboardInterrupt as exc:
+        terminated = bool(sigterm) or isinstance(exc, Terminated)
+        print(f"{PROG}: {'terminated (SIGTERM)' if terminated else 'interrupted'}; finished "
+              f"models are kept in {out}/models — rerun the same command to resume",
+              file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
         print(f"{PROG}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)
@@ -204,6 +262,42 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _make_backend(args: argparse.Namespace):
+    """The configured backend; a missing Ray is a usage error (before any work)."""
+    if args.backend == "local":
+        return "local"
+    try:
+        import_ray()
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    return RayBackend(args.ray_address, gpus_per_model=args.gpus_per_model)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Turn SIGTERM (``kill``, a batch system's time limit) into ``Terminated``.
+
+    Yields a list that holds the signal number once SIGTERM has arrived: libraries
+    that catch the exception in their own waits (Ray) re-raise it as a plain
+    ``KeyboardInterrupt``, so the type alone does not tell.
+    """
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield received
+        return
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     try:
@@ -211,7 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             _print_list()
             return 0
-        return _run(args)
+        with warnings.catch_warnings():
+            default = warnings.showwarning
+
+            def show(message, category, *rest, **kw):
+                if not issubclass(category, RunWarning):
+                    return default(message, category, *rest, **kw)
+                print(f"{PROG}: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+            # Run-directory notes: one line each, every time (not once per place).
+            warnings.simplefilter("always", RunWarning)
+            warnings.showwarning = show
+            return _run(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -90,3 +90,54 @@ TINY = Preset(
     n_seeds=1,
     theorem_models=(("none", 0),),
 )
+
+
+# --- stand-ins for sweep.run_job in worker processes (importable by reference) ---
+
+
+def sleeping_run_job(preset, job, base_seed, device, *, marker_dir, except_for=()):
+    """Record this worker's pid in ``marker_dir`` and sleep (a model that never
+    ends); jobs named in ``except_for`` run for real."""
+    import os
+    import time
+    from pathlib import Path
+
+    from manifold_lab.experiments.sweep import run_job
+
+    if job.id in except_for:
+        return run_job(preset, job, base_seed, device)
+    (Path(marker_dir) / str(os.getpid())).write_text(job.id)
+    time.sleep(300)
+    raise AssertionError("the test should have stopped this worker")
+
+
+def dying_run_job(preset, job, base_seed, device, *, marker_dir, victim):
+    """``run_job``, except that the first attempt of job ``victim`` kills its own
+    worker process with SIGKILL (a lost worker: out-of-memory killer, node failure)."""
+    import os
+    import signal
+    from pathlib import Path
+
+    from manifold_lab.experiments.sweep import run_job
+
+    marker = Path(marker_dir) / f"killed-{job.id}"
+    if job.id == victim and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_job(preset, job, base_seed, device)
+
+
+def failing_run_job(preset, job, base_seed, device, *, marker_dir, flaky, broken):
+    """``run_job``, except that job ``flaky`` raises a RuntimeError on its first
+    attempt (transient) and job ``broken`` always raises a ValueError (deterministic)."""
+    from pathlib import Path
+
+    from manifold_lab.experiments.sweep import run_job
+
+    marker = Path(marker_dir) / f"failed-{job.id}"
+    if job.id == flaky and not marker.exists():
+        marker.write_text("1")
+        raise RuntimeError("transient failure")
+    if job.id == broken:
+        raise ValueError("loss is nan at epoch 1, step 1; lower the learning rate")
+    return run_job(preset, job, base_seed, device)

@@ -14,7 +14,10 @@ but the command line, ``python -m manifold_lab.run``).
 - ``evaluate``: per-model metrics at held-out points;
 - ``regimes``: weak / bayes_aligned / excessive rules (thresholds are parameters);
 - ``claims``: the paper's §5 claims checked on a finished sweep;
-- ``sweep``: the job grid, resume, process-parallel execution;
+- ``sweep``: the job grid and resume; ``backends``: where jobs run (``local``
+  worker processes, ``ray`` tasks on a local instance or a cluster);
+- ``rundir``: the run directory's lock, safety checks, validation of its files and
+  the accounting of every invocation's time;
 - ``reports``, ``plots``: atomic JSON/CSV/PNG output and the summary table;
 - ``pipeline``: ``run_experiment``, all of the above end to end.
 """

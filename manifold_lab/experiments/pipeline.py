@@ -3,8 +3,10 @@
 ``run_experiment`` is what ``python -m manifold_lab.run NAME`` calls. Files in
 the run directory (all written atomically):
 
-- ``run.json`` — fingerprint and config of the run (written first; a rerun with
-  another configuration into the same directory is refused);
+- ``run.lock`` — held by the run writing the directory (a second one is refused);
+- ``run.json`` — fingerprint and config of the run, and the seconds of every
+  invocation (written first; a rerun with another configuration into the same
+  directory is refused, and so is a non-empty directory without ``run.json``);
 - ``models/<id>.json`` — one per finished model (resume state);
 - ``models.csv``, ``robustness_curves.csv``, ``summary.txt``, ``theorem_3_1.md``,
   ``fig_<regulariser>.png``, ``fig_sigma_curves.png``;
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -28,7 +29,11 @@ from manifold_lab.experiments.presets import Preset, preset_to_dict, strength_me
 from manifold_lab.experiments.regimes import RegimeThresholds, classify_regime, relative_on_sensitivity
 from manifold_lab.experiments.reports import (
     atomic_write_json, atomic_write_text, csv_text, curves_csv_text,
-    group_rows, read_json, summary_table,
+    group_rows, summary_table,
+)
+from manifold_lab.experiments.backends import Backend
+from manifold_lab.experiments.rundir import (
+    RunFile, RunLock, check_contents, check_out_path, read_run_file,
 )
 from manifold_lab.experiments.sweep import load_finished, plan_jobs, run_fingerprint, run_sweep
 
@@ -131,22 +136,12 @@ def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = 
 
 
 def _check_run_dir(out: Path, preset: Preset, fingerprint: str, base_seed: int) -> dict:
-    """The stored ``run.json`` of ``out`` ({} if none); ``ValueError`` if it is
-    another configuration's."""
-    run_file = out / "run.json"
-    stored: dict = {}
-    if run_file.exists():
-        try:
-            stored = read_json(run_file)
-        except (OSError, ValueError):
-            stored = {"fingerprint": None}
-        if stored.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"{out} holds a run of another configuration (preset "
-                f"{stored.get('preset')!r}, seed {stored.get('base_seed')!r}, quick "
-                f"{stored.get('quick')!r}); choose a new --out or delete that directory"
-            )
-    return stored
+    """The stored ``run.json`` of ``out`` ({} if none), validated (see
+    ``rundir.read_run_file``); ``RunDirError`` if ``out`` must not be written:
+    a non-empty directory that is not a run directory, or another configuration's.
+    Called under the run's lock (the check before the lock may have raced)."""
+    check_contents(out)
+    return read_run_file(out, fingerprint)
 
 
 def run_experiment(
@@ -155,11 +150,12 @@ def run_experiment(
     *,
     base_seed: int = 0,
     device: str = "cpu",
-    jobs: int = 1,
+    jobs: int | None = 1,
     thresholds: RegimeThresholds | None = None,
     progress: bool = True,
     quick: bool | None = None,
     figures: bool = True,
+    backend: Backend | str = "local",
 ) -> dict:
     """Run (or resume) ``preset`` into ``out_dir`` and write every report.
 
@@ -168,8 +164,10 @@ def run_experiment(
     preset : Preset
     out_dir : path
         Created if missing. Finished models found there (same configuration) are
-        reused; another configuration there is a ``ValueError``.
-    base_seed, device, jobs
+        reused. Refused (``rundir.RunDirError``, a ``ValueError``): an empty path,
+        another configuration's run, a non-empty directory that is not a run
+        directory, a directory another run is writing (it is locked for the run).
+    base_seed, device, jobs, backend
         See ``sweep.run_sweep``.
     thresholds : RegimeThresholds, optional
         Regime rules; default ``preset.thresholds``.
@@ -185,51 +183,55 @@ def run_experiment(
     dict
         The results.json object.
     """
-    t0 = time.perf_counter()
     thresholds = thresholds or preset.thresholds
-    out = Path(out_dir)
+    out = check_out_path(out_dir)
+    check_contents(out)  # before the lock file is created in someone else's directory
     out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        return _run_locked(preset, out, base_seed=base_seed, device=device, jobs=jobs,
+                           thresholds=thresholds, progress=progress, quick=quick,
+                           figures=figures, backend=backend)
+
+
+def _run_locked(preset: Preset, out: Path, *, base_seed, device, jobs, thresholds, progress,
+                quick, figures, backend) -> dict:
     fingerprint = run_fingerprint(preset, base_seed)
     previous = _check_run_dir(out, preset, fingerprint, base_seed)
     run_info = {
         "fingerprint": fingerprint, "preset": preset.name, "base_seed": base_seed,
         "quick": quick, "config": preset_to_dict(preset),
-        # Wall-clock seconds of every invocation into this directory (interrupted
-        # ones included), so a resumed run still reports what it cost in total.
+        # Wall-clock seconds of every invocation into this directory (interrupted,
+        # failed and killed ones included), so a resumed run reports its total cost.
         "invocations_s": list(previous.get("invocations_s", [])),
     }
-    atomic_write_json(out / "run.json", run_info)
     plan = plan_jobs(preset, base_seed)
-    finished = load_finished(out / "models", fingerprint)
-    if any(job.id not in finished for job in plan) and (out / "results.json").exists():
-        # Models will be recomputed: an old results.json must not pass for this run's.
-        (out / "results.json").unlink()
-    resumed = 0
-    bar = tqdm(total=len(plan), desc=preset.name, unit="model", disable=not progress,
-               dynamic_ncols=True)
+    with RunFile(out, run_info) as run_file:
+        finished = load_finished(out / "models", fingerprint, plan=plan, quiet=True)
+        if any(job.id not in finished for job in plan) and (out / "results.json").exists():
+            # Models will be recomputed: an old results.json must not pass for this run's.
+            (out / "results.json").unlink()
+        resumed = 0
+        bar = tqdm(total=len(plan), desc=preset.name, unit="model", disable=not progress,
+                   dynamic_ncols=True)
 
-    def on_done(job, row, was_resumed):
-        nonlocal resumed
-        if was_resumed:
-            resumed += 1
-        bar.set_postfix_str(job.id + (" (resumed)" if was_resumed else ""), refresh=False)
-        bar.update(1)
+        def on_done(job, row, was_resumed):
+            nonlocal resumed
+            if was_resumed:
+                resumed += 1
+            bar.set_postfix_str(job.id + (" (resumed)" if was_resumed else ""), refresh=False)
+            bar.update(1)
 
-    try:
-        rows = run_sweep(preset, out, base_seed=base_seed, device=device, jobs=jobs,
-                         on_done=on_done)
-    finally:
-        bar.close()
-        run_info["invocations_s"].append(time.perf_counter() - t0)
-        atomic_write_json(out / "run.json", run_info)
-    results = assemble_results(preset, rows, thresholds=thresholds, base_seed=base_seed,
-                               device=device, runtime_s=math.nan, resumed=resumed)
-    write_reports(results, out, figures=figures, results_json=False)
-    # Timed after the figures, so runtime_s is the whole invocation but imports.
-    results["runtime_s"] = time.perf_counter() - t0
-    run_info["invocations_s"][-1] = results["runtime_s"]
-    results["runtime_total_s"] = sum(run_info["invocations_s"])
-    atomic_write_json(out / "run.json", run_info)
+        try:
+            rows = run_sweep(preset, out, base_seed=base_seed, device=device, jobs=jobs,
+                             on_done=on_done, backend=backend)
+        finally:
+            bar.close()
+        results = assemble_results(preset, rows, thresholds=thresholds, base_seed=base_seed,
+                                   device=device, runtime_s=math.nan, resumed=resumed)
+        write_reports(results, out, figures=figures, results_json=False)
+        # Timed after the figures, so runtime_s is the whole invocation but imports.
+        results["runtime_s"] = run_file.elapsed()
+        results["runtime_total_s"] = sum(run_info["invocations_s"][:-1]) + results["runtime_s"]
+        run_file.finish(results["runtime_s"])
     atomic_write_json(out / "results.json", results)
     return results
-

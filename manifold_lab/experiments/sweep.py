@@ -8,33 +8,32 @@ returns a JSON-ready row. Finished rows are written atomically to
 everything that determines them; a rerun into the same ``OUT`` skips every job
 whose file is present with the same fingerprint.
 
-Parallelism: ``jobs > 1`` runs jobs in a ``ProcessPoolExecutor`` of "spawn"
-workers (fork is unsafe once torch has started its thread pools), each with
-``cpus // jobs`` torch threads so workers do not oversubscribe the cores. Job
-seeds do not depend on ``jobs`` or on completion order, so results do not either.
+Execution is delegated to a backend (``experiments.backends``): ``local`` runs
+jobs in this process or in worker processes on this machine, ``ray`` runs each
+job as a Ray task on a local instance or a cluster. Workers only compute and
+return rows; this process writes every file. Job seeds do not depend on the
+backend, the number of workers or completion order, so results do not either.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import json
-import multiprocessing
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 import manifold_lab
+from manifold_lab.experiments.backends import Backend, get_backend
+from manifold_lab.experiments.backends.local import usable_cpus  # re-exported (public API)
 from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.presets import Preset, preset_to_dict
 from manifold_lab.experiments.reference import BAYES_OPTIMAL
-from manifold_lab.experiments.reports import atomic_write_json, read_json
+from manifold_lab.experiments.reports import atomic_write_json
+from manifold_lab.experiments.rundir import read_model_file
 from manifold_lab.training import make_objective, objective_class, train
 
 __all__ = [
@@ -156,49 +155,29 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
     return row
 
 
-def load_finished(models_dir: Path, fingerprint: str) -> dict[str, dict]:
+def load_finished(models_dir: Path, fingerprint: str, *, plan: list[Job] | None = None,
+                  quiet: bool = False) -> dict[str, dict]:
     """Rows already finished under ``models_dir`` with this fingerprint.
 
-    Unreadable files (e.g. from a crash of an older version) and rows of another
-    configuration are ignored, so they are recomputed.
+    Files that are unreadable, malformed (missing or null metrics, wrong types) or
+    of another configuration are left out, so their models are recomputed, each
+    with a one-line ``rundir.RunWarning`` naming the file (unless ``quiet``). With
+    ``plan``, only its jobs' files are read, and a model that owes a Theorem 3.1
+    table must have one.
     """
-    finished = {}
+    finished: dict[str, dict] = {}
     if not models_dir.is_dir():
         return finished
+    wanted = None if plan is None else {job.id: job for job in plan}
     for path in sorted(models_dir.glob("*.json")):
-        try:
-            stored = read_json(path)
-        except (OSError, ValueError):
+        job = None if wanted is None else wanted.get(path.stem)
+        if wanted is not None and job is None:
             continue
-        if isinstance(stored, dict) and stored.get("fingerprint") == fingerprint:
-            finished[stored["row"]["id"]] = stored["row"]
+        row = read_model_file(path, fingerprint, trained=not (job.reference if job is not None else path.stem == BAYES_ID),
+                              theorem=job is not None and job.theorem, quiet=quiet)
+        if row is not None:
+            finished[row["id"]] = row
     return finished
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity-aware where the OS supports it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def _init_worker(threads: int) -> None:
-    # Runs only in worker processes this module spawned, never in the caller's.
-    torch.set_num_threads(threads)
-    # Ctrl-C reaches the whole process group; only the parent handles it (it
-    # stops the workers), so workers do not each print a KeyboardInterrupt trace.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
-    """Cancel pending jobs and terminate running ones (their results are lost anyway)."""
-    # The executor has no public way to stop a running job; its process table is
-    # the only handle (absent in exotic implementations, hence getattr). Read it
-    # before shutdown(), which drops it.
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        proc.terminate()
 
 
 def run_sweep(
@@ -207,8 +186,9 @@ def run_sweep(
     *,
     base_seed: int = 0,
     device: str = "cpu",
-    jobs: int = 1,
+    jobs: int | None = 1,
     on_done: Callable[[Job, dict, bool], None] | None = None,
+    backend: Backend | str = "local",
 ) -> dict[str, dict]:
     """Run every job not already finished in ``out_dir/models``; return all rows by id.
 
@@ -220,16 +200,19 @@ def run_sweep(
     base_seed : int
     device : str
         Torch device of training and evaluation.
-    jobs : int
-        Worker processes (1: run in this process).
+    jobs : int or None
+        Models at a time (local: worker processes, 1 = this process; ray: tasks in
+        flight). None: as many as the backend's resources allow.
     on_done : callable, optional
         Called as ``on_done(job, row, resumed)`` after each job (progress bars).
+    backend : Backend or str
+        ``"local"``, ``"ray"`` or a configured backend (``backends.ray.RayBackend``).
     """
     models_dir = Path(out_dir) / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = run_fingerprint(preset, base_seed)
-    rows = load_finished(models_dir, fingerprint)
     plan = plan_jobs(preset, base_seed)
+    rows = load_finished(models_dir, fingerprint, plan=plan)
     pending = [job for job in plan if job.id not in rows]
     for job in plan:
         if job.id in rows and on_done is not None:
@@ -242,31 +225,8 @@ def run_sweep(
         if on_done is not None:
             on_done(job, row, False)
 
-    def result_of(job: Job, compute: Callable[[], dict]) -> dict:
-        # A ValueError from a layer below (e.g. the trainer's non-finite-loss
-        # error) is a one-line message; say which model it came from.
-        try:
-            return compute()
-        except ValueError as exc:
-            raise ValueError(f"model {job.id}: {exc}") from exc
-
-    workers = min(jobs, len(pending))
-    if workers <= 1:
-        for job in pending:
-            finish(job, result_of(job, lambda: run_job(preset, job, base_seed, device)))
-    else:
-        threads = max(1, usable_cpus() // workers)
-        pool = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads,),
-        )
-        try:
-            futures = {pool.submit(run_job, preset, job, base_seed, device): job
-                       for job in pending}
-            for fut in cf.as_completed(futures):
-                finish(futures[fut], result_of(futures[fut], fut.result))
-        except BaseException:
-            _stop_workers(pool)
-            raise
-        pool.shutdown(wait=True)
+    if pending:
+        # run_job is looked up here, at call time, so tests can substitute it.
+        get_backend(backend).run(run_job, preset, pending, base_seed=base_seed, device=device,
+                                 workers=jobs, finish=finish)
     return {job.id: rows[job.id] for job in plan}
