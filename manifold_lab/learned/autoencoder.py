@@ -183,7 +183,8 @@ def _reconstruction_loss(model: nn.Module, x: torch.Tensor, generator=None) -> t
 
 def fit_autoencoder(x: torch.Tensor, latent_dim: int, *, epochs: int, batch_size: int = 128, seed: int = 0,
                     device: str | torch.device = "cpu", progress: bool = True, width: int = 32,
-                    image_shape: Sequence[int] | None = None) -> AutoencoderManifold:
+                    image_shape: Sequence[int] | None = None, checkpoint_path: str | os.PathLike | None = None,
+                    resume: bool = False) -> AutoencoderManifold:
     """Train a :class:`~manifold_lab.models.ConvAutoencoder` on ``x`` (mean squared error, Adam).
 
     Parameters
@@ -198,6 +199,9 @@ def fit_autoencoder(x: torch.Tensor, latent_dim: int, *, epochs: int, batch_size
         Channels of the first convolution.
     image_shape : (c, h, w), optional
         Needed for flattened ``x`` of an unusual size.
+    checkpoint_path, resume
+        Save a training checkpoint after every epoch / continue from it (the
+        trainer's; a resumed fit ends with the weights of an uninterrupted one).
 
     Returns
     -------
@@ -208,5 +212,6 @@ def fit_autoencoder(x: torch.Tensor, latent_dim: int, *, epochs: int, batch_size
     images = as_images(x, shape).to(torch.float32)
     model = ConvAutoencoder(shape, latent_dim, width=width, seed=seed)
     history = fit_unsupervised(model, _reconstruction_loss, images, epochs=epochs, batch_size=batch_size,
-                               seed=seed, device=device, progress=progress)
+                               seed=seed, device=device, progress=progress, checkpoint_path=checkpoint_path,
+                               resume=resume)
     return AutoencoderManifold.from_autoencoder(model, history=history)

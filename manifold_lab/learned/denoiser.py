@@ -101,7 +101,8 @@ def denoising_loss(sigma_min: float, sigma_max: float):
 
 def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs: int, batch_size: int = 128,
                  seed: int = 0, device: str | torch.device = "cpu", progress: bool = True, width: int = 32,
-                 image_shape: Sequence[int] | None = None) -> LearnedScore:
+                 image_shape: Sequence[int] | None = None, checkpoint_path: str | os.PathLike | None = None,
+                 resume: bool = False) -> LearnedScore:
     """Train a noise-conditional denoiser on ``x`` by denoising score matching.
 
     Parameters
@@ -116,6 +117,8 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
         Channels of the network at full resolution.
     image_shape : (c, h, w), optional
         For flattened ``x`` of an unusual size.
+    checkpoint_path, resume
+        As for :func:`~manifold_lab.learned.fit_autoencoder`.
 
     Returns
     -------
@@ -133,5 +136,6 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
         raise ValueError("x has zero variance: a denoiser needs varied training images")
     model = NoiseConditionalDenoiser(shape, sigma_data=sigma_data, width=width, seed=seed)
     history = fit_unsupervised(model, denoising_loss(sigma_min, sigma_max), images, epochs=epochs,
-                               batch_size=batch_size, seed=seed, device=device, progress=progress)
+                               batch_size=batch_size, seed=seed, device=device, progress=progress,
+                               checkpoint_path=checkpoint_path, resume=resume)
     return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history)
