@@ -7,6 +7,8 @@
 - :class:`VonMisesFisherMixture` — vMF classes on a k-sphere plus Gaussian noise.
 - :class:`MaskedImageSignalDistractor` — signal and distractor pixels of an image.
 
+``manifold_lab.data.smoothed`` gives their exact noise-smoothed scores (``smoothed_score``).
+
 ``manifold_lab.data.normal_component`` measures how far from tangent the
 Bayes-optimal gradient is on the curved sphere mixture (and predicts it).
 """
@@ -14,6 +16,7 @@ Bayes-optimal gradient is on the curved sphere mixture (and predicts it).
 from manifold_lab.data.base import ClassTerms, Distribution
 from manifold_lab.data.gaussian_signal_distractor import GaussianSignalDistractor, LinearSignalDistractor
 from manifold_lab.data.masked_images import MaskedImageSignalDistractor, central_square_mask
+from manifold_lab.data.smoothed import exact_denoiser, smoothed_score
 from manifold_lab.data.vmf_mixture import VonMisesFisherMixture
 
 __all__ = [
@@ -24,4 +27,6 @@ __all__ = [
     "MaskedImageSignalDistractor",
     "central_square_mask",
     "VonMisesFisherMixture",
+    "smoothed_score",
+    "exact_denoiser",
 ]

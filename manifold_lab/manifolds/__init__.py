@@ -9,6 +9,7 @@ Public classes (DESIGN.md, "Public API"):
   placed in ``R^d`` by a seeded random isometry and offset (``Embedding``);
 - ``ImmersedManifold``: the image of any differentiable map (an MLP, a decoder),
   tangent spaces from its forward-mode Jacobian (``tangent_basis_at(z)``);
+- ``RenderedShape``: 28x28 renderings of a glyph at continuous poses (exact tangents);
 - ``Product``: direct sum in mutually orthogonal subspaces (signal (+) distractor).
 """
 
@@ -17,6 +18,7 @@ from manifold_lab.manifolds.affine import AffineSubspace
 from manifold_lab.manifolds.base import Manifold
 from manifold_lab.manifolds.immersed import ImmersedManifold, forward_jacobian, orthonormal_span
 from manifold_lab.manifolds.product import Product
+from manifold_lab.manifolds.rendered_shapes import RenderedShape
 from manifold_lab.manifolds.sphere import Sphere
 from manifold_lab.manifolds.swiss_roll import SwissRoll
 from manifold_lab.manifolds.torus import Torus
@@ -30,6 +32,7 @@ __all__ = [
     "SwissRoll",
     "ImmersedManifold",
     "Product",
+    "RenderedShape",
     "forward_jacobian",
     "orthonormal_span",
 ]

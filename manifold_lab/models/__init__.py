@@ -3,6 +3,8 @@
 - :class:`MLP` — fully connected, smooth (softplus) activation by default.
 - :class:`SmallCNN` — two conv blocks for MNIST-sized images.
 - :class:`ResNet18` — CIFAR variant (3×3 stem), any number of input channels.
+- :class:`ConvAutoencoder` — conv encoder/decoder pair (learned tangent spaces).
+- :class:`NoiseConditionalDenoiser` — EDM-preconditioned conv denoiser ``D(x, sigma)``.
 - :class:`BayesOptimalClassifier` — exact log-posteriors of a known distribution.
 
 Every network is built without touching the global RNG and initialised from its
@@ -10,7 +12,9 @@ Every network is built without touching the global RNG and initialised from its
 constructor arguments and :func:`build_model` rebuilds a model from them.
 """
 
+from manifold_lab.models.autoencoder import ConvAutoencoder
 from manifold_lab.models.cnn import SmallCNN
+from manifold_lab.models.denoiser import NoiseConditionalDenoiser
 from manifold_lab.models.init import seeded_init
 from manifold_lab.models.mlp import MLP
 from manifold_lab.models.registry import MODEL_CLASSES, build_model
@@ -18,5 +22,5 @@ from manifold_lab.models.resnet import ResNet18
 
 from manifold_lab.models.bayes import BayesOptimalClassifier  # noqa: F401
 
-__all__ = ["MLP", "SmallCNN", "ResNet18", "BayesOptimalClassifier", "seeded_init",
-           "build_model", "MODEL_CLASSES"]
+__all__ = ["MLP", "SmallCNN", "ResNet18", "ConvAutoencoder", "NoiseConditionalDenoiser",
+           "BayesOptimalClassifier", "seeded_init", "build_model", "MODEL_CLASSES"]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from torch import nn
 
+from manifold_lab.models.autoencoder import ConvAutoencoder
 from manifold_lab.models.cnn import SmallCNN
+from manifold_lab.models.denoiser import NoiseConditionalDenoiser
 from manifold_lab.models.mlp import MLP
 from manifold_lab.models.resnet import ResNet18
 
 __all__ = ["MODEL_CLASSES", "build_model"]
 
 #: Classes that :func:`build_model` (and ``training.load_checkpoint``) can rebuild.
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLP": MLP, "SmallCNN": SmallCNN, "ResNet18": ResNet18}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLP": MLP, "SmallCNN": SmallCNN, "ResNet18": ResNet18,
+                                             "ConvAutoencoder": ConvAutoencoder,
+                                             "NoiseConditionalDenoiser": NoiseConditionalDenoiser}
 
 
 def build_model(name: str, config: dict) -> nn.Module:

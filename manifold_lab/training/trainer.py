@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from manifold_lab._modes import eval_mode
 from manifold_lab._validation import check_finite, check_positive, check_positive_int
 from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
+from manifold_lab.training.objectives.base import Objective
 
 __all__ = ["train", "TrainResult", "NonFiniteLossError", "OPTIMIZERS", "epoch_seed"]
 
@@ -158,8 +159,11 @@ def train(
     device = torch.device(device)
     batches = _Batches(data, batch_size, device)
     model.to(device)
-    n_classes = _n_outputs(model, batches)
-    if batches.y is not None:
+    # The library's objectives are classification losses: labels index logits. A
+    # plain callable objective (e.g. an autoencoder's reconstruction loss) decides
+    # itself what its labels mean.
+    n_classes = _n_outputs(model, batches) if isinstance(objective, Objective) else None
+    if batches.y is not None and n_classes is not None:
         _check_label_range(batches.y, n_classes)
     opt = OPTIMIZERS[optimizer]([p for p in model.parameters() if p.requires_grad], float(lr),
                                 float(weight_decay))
@@ -180,7 +184,7 @@ def train(
             sums: dict[str, float] = {}
             model.train()
             for step, (xb, yb) in enumerate(batches.epoch(epoch_seed(seed, epoch, _PERMUTATION_STREAM))):
-                if batches.y is None:
+                if batches.y is None and n_classes is not None:
                     _check_label_range(yb, n_classes)
                 opt.zero_grad(set_to_none=True)
                 loss, logs = objective(model, xb, yb, generator=obj_gen)

@@ -1,0 +1,140 @@
+"""A noise-conditional convolutional denoiser ``D(x, sigma)`` with EDM preconditioning.
+
+Karras et al. (2022, "Elucidating the design space of diffusion-based generative
+models") write the denoiser as
+
+    D(x, sigma) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma)),
+    c_skip = s_d^2 / (sigma^2 + s_d^2),   c_out = sigma s_d / sqrt(sigma^2 + s_d^2),
+    c_in = 1 / sqrt(sigma^2 + s_d^2),     c_noise = log(sigma) / 4,
+
+with ``s_d`` the data standard deviation. Then the network input and its
+regression target ``(x_0 - c_skip x) / c_out`` have unit variance at every sigma,
+which is what lets one network train well over a wide log-uniform range of
+noise levels (loss weight ``1 / c_out^2`` is folded into the target).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from manifold_lab._validation import check_positive, check_positive_int
+from manifold_lab.models._activations import SMOOTH_ACTIVATIONS, make_activation
+from manifold_lab.models.autoencoder import check_image_shape
+from manifold_lab.models.init import materialize
+
+__all__ = ["NoiseConditionalDenoiser", "edm_coefficients"]
+
+#: Frequencies ``2^0 .. 2^(n-1)`` of the sinusoidal embedding of ``c_noise``.
+N_FREQUENCIES = 6
+#: Width of the latent of the global (fully connected) bottleneck at 1/4 resolution.
+BOTTLENECK = 256
+
+
+def edm_coefficients(sigma: torch.Tensor, sigma_data: float):
+    """``(c_skip, c_out, c_in, c_noise)`` of the module docstring, each shaped like ``sigma``."""
+    var = sigma.square() + sigma_data ** 2
+    return sigma_data ** 2 / var, sigma * sigma_data / var.sqrt(), var.rsqrt(), sigma.log() / 4
+
+
+class _ResBlock(nn.Module):
+    """``x + conv(act(conv(act(x)) + shift(emb)))``: a residual block with an additive noise embedding."""
+
+    def __init__(self, channels: int, emb: int, activation: str) -> None:
+        super().__init__()
+        self.act1, self.act2 = make_activation(activation), make_activation(activation)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.shift = nn.Linear(emb, channels)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(self.act1(x)) + self.shift(emb)[:, :, None, None]
+        return x + self.conv2(self.act2(h))
+
+
+class NoiseConditionalDenoiser(nn.Module):
+    """``forward(x, sigma) = D(x, sigma)`` (module docstring), ``[n, c, h, w] x [n] -> [n, c, h, w]``.
+
+    ``F`` is a small U-Net: residual blocks at full, 1/2 and 1/4 resolution (``width``,
+    ``2 width``, ``2 width`` channels) joined by stride-2 (transposed) convolutions and
+    additive skips, plus a fully connected bottleneck at 1/4 resolution so that the
+    output can depend on the whole image (the exact denoiser of a Gaussian is a
+    global linear map). The noise level enters every block through a sinusoidal
+    embedding of ``c_noise``.
+
+    Parameters
+    ----------
+    image_shape : (c, h, w)
+        ``h, w`` multiples of 4.
+    sigma_data : float
+        ``s_d`` > 0, the data standard deviation (``fit_denoiser`` measures it).
+    width : int
+        Channels at full resolution.
+    activation : str
+        One of ``SMOOTH_ACTIVATIONS``.
+    seed : int
+        Initialisation seed.
+    """
+
+    def __init__(self, image_shape: Sequence[int] = (1, 28, 28), *, sigma_data: float = 0.5, width: int = 32,
+                 activation: str = "silu", seed: int = 0) -> None:
+        super().__init__()
+        c, h, w = self.image_shape = check_image_shape(image_shape)
+        check_positive("sigma_data", sigma_data)
+        self.sigma_data, self.width = float(sigma_data), check_positive_int("width", width)
+        if activation not in SMOOTH_ACTIVATIONS:
+            raise ValueError(f"activation must be smooth, one of {list(SMOOTH_ACTIVATIONS)}, got {activation!r}")
+        self.activation, self.seed = activation, seed
+        emb, wide = 4 * width, 2 * width
+        quarter = wide * (h // 4) * (w // 4)
+        with torch.device("meta"):
+            self.embed = nn.Sequential(nn.Linear(2 * N_FREQUENCIES, emb), make_activation(activation),
+                                       nn.Linear(emb, emb))
+            self.conv_in = nn.Conv2d(c, width, 3, padding=1)
+            self.block1 = _ResBlock(width, emb, activation)
+            self.down1 = nn.Conv2d(width, wide, 4, 2, 1)
+            self.block2 = _ResBlock(wide, emb, activation)
+            self.down2 = nn.Conv2d(wide, wide, 4, 2, 1)
+            self.block3 = _ResBlock(wide, emb, activation)
+            self.global_in = nn.Linear(quarter, BOTTLENECK)
+            self.global_act = make_activation(activation)
+            self.global_out = nn.Linear(BOTTLENECK, quarter)
+            self.up2 = nn.ConvTranspose2d(wide, wide, 4, 2, 1)
+            self.block4 = _ResBlock(wide, emb, activation)
+            self.up1 = nn.ConvTranspose2d(wide, width, 4, 2, 1)
+            self.block5 = _ResBlock(width, emb, activation)
+            self.out_act = make_activation(activation)
+            self.conv_out = nn.Conv2d(width, c, 3, padding=1)
+        materialize(self, seed)
+        # Not a parameter and not saved: fixed by N_FREQUENCIES.
+        self.register_buffer("freqs", 2.0 ** torch.arange(N_FREQUENCIES, dtype=torch.float32), persistent=False)
+
+    def network(self, x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+        """The raw network ``F(c_in x, c_noise)``: ``[n, c, h, w] x [n] -> [n, c, h, w]``."""
+        angles = c_noise[:, None] * self.freqs.to(c_noise)
+        emb = self.embed(torch.cat([angles.sin(), angles.cos()], dim=-1))
+        h1 = self.block1(self.conv_in(x_in), emb)
+        h2 = self.block2(self.down1(h1), emb)
+        h3 = self.block3(self.down2(h2), emb)
+        h3 = h3 + self.global_out(self.global_act(self.global_in(h3.flatten(1)))).reshape(h3.shape)
+        u2 = self.block4(self.up2(h3) + h2, emb)
+        u1 = self.block5(self.up1(u2) + h1, emb)
+        return self.conv_out(self.out_act(u1))
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"denoiser expects x of shape [n, {', '.join(map(str, self.image_shape))}], "
+                             f"got {list(x.shape)}")
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
+        c_skip, c_out, c_in, c_noise = (t[:, None, None, None] if i < 3 else t
+                                        for i, t in enumerate(edm_coefficients(sigma, self.sigma_data)))
+        return c_skip * x + c_out * self.network(c_in * x, c_noise)
+
+    def config(self) -> dict:
+        """JSON-able constructor arguments."""
+        return {"image_shape": list(self.image_shape), "sigma_data": self.sigma_data, "width": self.width,
+                "activation": self.activation, "seed": self.seed}
+
+
