@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from experiments_fakes import TINY, dying_run_job, failing_run_job, sleeping_run_job
+from process_helpers import pid_alive
 from manifold_lab.experiments import sweep as sweep_module
 from manifold_lab.experiments.backends import local as local_backend
 from manifold_lab.experiments.pipeline import run_experiment
@@ -152,14 +153,6 @@ def test_failures_are_retried_then_reported_by_model_after_the_rest(ray_instance
     assert len(invocations) == 1 and invocations[0] > 0  # the failed invocation is counted
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_interrupt_cancels_outstanding_tasks_and_keeps_finished_models(ray_instance, tmp_path,
                                                                         monkeypatch):
     # The costliest job runs first and for real; the one beside it never ends.
@@ -184,9 +177,9 @@ def test_interrupt_cancels_outstanding_tasks_and_keeps_finished_models(ray_insta
     pids = sleepers()
     assert pids, "the second task never started"
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in pids), "a cancelled task's worker is still running"
+    assert not any(pid_alive(pid) for pid in pids), "a cancelled task's worker is still running"
 
 
 class _FakeRay:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from experiments_fakes import TINY
+from process_helpers import pid_alive
 from manifold_lab.experiments.pipeline import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,14 +40,6 @@ if __name__ == "__main__":  # spawned workers import this file too
 """
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _wait_for(condition, timeout: float) -> bool:
@@ -85,7 +78,7 @@ def driver(request, tmp_path):
         yield proc, workers(), out
     finally:
         for pid in [proc.pid, *workers()]:
-            if _alive(pid):
+            if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
@@ -95,7 +88,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_its_time_is_counted(driver, 
     proc.kill()
     # communicate() returns only when every holder of the pipes (the workers) is gone.
     stdout, _ = proc.communicate(timeout=30)
-    assert _wait_for(lambda: not any(_alive(pid) for pid in workers), 15), "workers outlived it"
+    assert _wait_for(lambda: not any(pid_alive(pid) for pid in workers), 15), "workers outlived it"
     killed = json.loads((out / "run.json").read_text())["invocations_s"]
     assert len(killed) == 1 and killed[0] > 0  # the heartbeat recorded the killed invocation
     # Its lock died with it: the next run resumes, and counts the killed invocation.
@@ -118,7 +111,7 @@ def test_sigterm_ends_the_run_like_ctrl_c_with_one_line(driver, request):
     assert len(ours) == 1 and "terminated (SIGTERM); finished models are kept" in ours[0]
     if request.node.callspec.params["driver"] == "local":
         assert lines == ours  # (Ray logs a line of its own when it starts)
-    assert _wait_for(lambda: not any(_alive(pid) for pid in workers), 15), "workers outlived it"
+    assert _wait_for(lambda: not any(pid_alive(pid) for pid in workers), 15), "workers outlived it"
     invocations = json.loads((out / "run.json").read_text())["invocations_s"]
     assert len(invocations) == 1 and invocations[0] > 0
     assert not (out / "results.json").exists()
