@@ -35,7 +35,9 @@ from manifold_lab.experiments.backends import Backend
 from manifold_lab.experiments.rundir import (
     RunFile, RunLock, check_contents, check_out_path, read_run_file,
 )
-from manifold_lab.experiments.sweep import load_finished, plan_jobs, run_fingerprint, run_sweep
+from manifold_lab.experiments.sweep import (
+    REFERENCE_DIR, load_finished, plan_jobs, run_fingerprint, run_sweep,
+)
 
 __all__ = ["SCHEMA_VERSION", "assemble_results", "write_reports", "run_experiment"]
 
@@ -228,6 +230,10 @@ def _run_locked(preset: Preset, out: Path, *, base_seed, device, jobs, threshold
             bar.close()
         results = assemble_results(preset, rows, thresholds=thresholds, base_seed=base_seed,
                                    device=device, runtime_s=math.nan, resumed=resumed)
+        if preset.data.fits_reference:
+            # The fitted ground truth's quality figures (loaded from the run's cache).
+            fitted = preset.data.build(base_seed, cache_dir=out / REFERENCE_DIR)
+            results["reference_fits"] = fitted.fit_report()
         write_reports(results, out, figures=figures, results_json=False)
         # Timed after the figures, so runtime_s is the whole invocation but imports.
         results["runtime_s"] = run_file.elapsed()
