@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # presets imports the kinds, whose image kinds import this mo
     from manifold_lab.experiments.presets import EvalSpec
 
 __all__ = ["MetricField", "Measurement", "register_metric", "unregister_metric", "metric_fields",
-           "model_fields", "regime_fields", "numeric_field_names", "paper_curve", "half_curve",
+           "model_fields", "regime_fields", "numeric_field_names", "paper_curve", "half_curve", "gallery_curve",
            "half_sensitivity"]
 
 
@@ -108,7 +108,9 @@ class Measurement:
         at every ``extras["half_sigmas"]``: ``{"sigmas", "signal", "distractor"}``,
         the means over points and ``spec.n_samples`` draws (the same draws for both
         halves and every model)."""
-        return half_sensitivity(self.model, self.es, self.spec.n_samples, seed=self.seed)
+        es = self.es
+        return half_sensitivity(self.model, es.x, es.extras["halves"], es.extras["half_sigmas"],
+                                self.spec.n_samples, seed=self.seed)
 
     def at_sigma(self, name: str) -> float:
         """``robustness.<name>`` at ``spec.sigma`` (``on``, ``off``, ``on_stderr``, ``off_stderr``)."""
@@ -167,19 +169,37 @@ def _cosine_with(second: bool) -> Callable[[Measurement], float]:
     return compute
 
 
-def half_sensitivity(model, es, n_samples: int, *, seed: int) -> dict:
-    """``E ||softmax(z(x + m * u)) - softmax(z(x))||_1``, ``u ~ N(0, sigma^2 I)``, for the
-    signal and the distractor mask ``m`` of each point (see ``Measurement.halves``)."""
-    x = es.x
+def half_sensitivity(model, x: torch.Tensor, halves: dict, sigmas, n_samples: int, *, seed: int) -> dict:
+    """Mean softmax-L1 change ``||softmax(z(x + m * u)) - softmax(z(x))||_1``,
+    ``u ~ N(0, sigma^2 I)``, over points and ``n_samples`` draws, for the mask ``m``
+    of each half.
+
+    Parameters
+    ----------
+    model : callable
+        ``[n, ...] -> logits [n, C]``.
+    x : Tensor, shape [n, ...]
+    halves : dict
+        ``{"signal": mask [n, D], "distractor": mask [n, D]}`` (bool), ``D`` = numel per point.
+    sigmas : sequence of float
+    n_samples : int
+    seed : int
+        Noise seed; the same draws serve both halves and every sigma.
+
+    Returns
+    -------
+    dict
+        ``{"sigmas": [S], "signal": [S], "distractor": [S]}``.
+    """
     flat = x.reshape(x.shape[0], -1)
-    sigmas = tuple(float(s) for s in es.extras["half_sigmas"])
+    sigmas = tuple(float(s) for s in sigmas)
     gen = make_generator(derive_seed(seed, "half-noise"), x.device)
     noise = torch.randn((n_samples, *flat.shape), generator=gen, device=x.device, dtype=flat.dtype)
     out = {"sigmas": list(sigmas), "signal": [], "distractor": []}
     with torch.no_grad():
         clean = torch.softmax(model(x), -1)
         for half in ("signal", "distractor"):
-            mask = es.extras["halves"][half].to(flat)
+            mask = halves[half].to(flat)
             for sigma in sigmas:
                 changes = [(torch.softmax(model((flat + sigma * mask * u).reshape(x.shape)), -1)
                             - clean).abs().sum(-1) for u in noise]
@@ -192,6 +212,22 @@ def paper_curve(m: Measurement) -> dict:
     rob = m.paper
     return {"eps": [float(e) for e in rob.eps], "on": [float(v) for v in rob.on],
             "off": [float(v) for v in rob.off]}
+
+
+#: Significant digits of the gallery images kept in rows (figures only).
+_GALLERY_DIGITS = 4
+
+
+def gallery_curve(m: Measurement) -> dict:
+    """The first ``extras["gallery_images"]`` held-out images, the reference score
+    and this model's input gradient there, flattened and rounded (the gradient
+    gallery figure): ``{"shape", "images", "score", "gradient"}``."""
+    n = min(m.es.extras["gallery_images"], m.es.x.shape[0])
+
+    def rows(t):
+        return [[float(f"{v:.{_GALLERY_DIGITS}g}") for v in r] for r in t[:n].reshape(n, -1).double().tolist()]
+    return {"shape": list(m.es.extras["image_shape"]), "images": rows(m.es.x), "score": rows(m.es.score),
+            "gradient": rows(m.grad)}
 
 
 def half_curve(m: Measurement) -> dict:

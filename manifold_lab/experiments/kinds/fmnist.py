@@ -27,12 +27,14 @@ import torch
 from manifold_lab.datasets import load_fashion_mnist
 from manifold_lab.experiments.kinds._fitted_images import FitSettings, fit_or_load, paper_eps
 from manifold_lab.experiments.kinds.registry import register_kind
-from manifold_lab.experiments.metric_fields import paper_curve
+from manifold_lab.experiments.metric_fields import gallery_curve, paper_curve
 from manifold_lab.experiments.reference import UNREGULARISED, DataSpec, Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 
 __all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageSplits", "load_splits", "subset"]
 
+#: Held-out images whose input gradients (and score) every row keeps, for the gallery figure.
+GALLERY_IMAGES = 4
 #: Index of the documented step in the scaled paper steps (the paper's figure: 2.64).
 PAPER_EPS_INDEX = 1
 
@@ -128,7 +130,8 @@ class FashionMnistReference(Reference):
     def eval_extras(self, x, y, *, device="cpu", dtype=torch.float32):
         return {"image_shape": tuple(x.shape[1:]), "paper_eps": self.eps,
                 "paper_eps_index": PAPER_EPS_INDEX, "n_directions": self.n_directions,
-                "curves": {"paper_curve": paper_curve}}
+                "gallery_images": GALLERY_IMAGES,
+                "curves": {"paper_curve": paper_curve, "gallery": gallery_curve}}
 
 
 @register_kind
