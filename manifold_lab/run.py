@@ -214,6 +214,11 @@ def _print_claims(results: dict) -> None:
               f"{claim['labels_in_order']}; score_cosine peak {claim['score_peak']:.3f} at "
               f"{claim['score_peak_strength']:g} ({claim['score_peak_regime']}) vs unreg "
               f"{claim['score_unregularised']:.3f}")
+        if "distractor_ratio" in claim:
+            ratios = ", ".join(f"{r:.3g}" for r in claim["distractor_ratio"])
+            print(f"    signal/distractor sensitivity ratio: {ratios} vs standard "
+                  f"{claim['distractor_ratio_standard']:.3g}; above at every strength: "
+                  f"{claim['distractor_ratio_above_standard_all']}")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -175,3 +175,19 @@ def test_real_fashion_mnist_reference():
     assert x.shape == (3, 1, 28, 28) and ref.tangent_basis(x).shape == (3, 784, _FITS["latent_dim"])
     # Image RMS norm of Fashion-MNIST is about 12.7: the documented step is near 1.1.
     assert 0.9 < ref.eps[1] < 1.4
+
+
+def test_distractor_claim_compares_with_the_standard_model():
+    from manifold_lab.experiments.claims import check_claims
+
+    def group(strength, sig, dis, regime="bayes_aligned"):
+        return {"regularizer": "pgd_l2", "strength": strength, "regime": regime, "off_on_ratio": 1.0,
+                "score_cosine": 0.1, "signal_sensitivity": sig, "distractor_sensitivity": dis}
+
+    unreg = {**group(0.0, 1.0, 1.0), "regularizer": "none"}
+    claims = check_claims([group(0.1, 3.0, 1.0), group(1.0, 0.5, 1.0)], unreg)["pgd_l2"]
+    assert claims["distractor_ratio"] == [3.0, 0.5] and claims["distractor_ratio_standard"] == 1.0
+    assert claims["distractor_ratio_above_standard_any"] and not claims["distractor_ratio_above_standard_all"]
+    plain = check_claims([{k: v for k, v in group(0.1, 1, 1).items() if "sensitivity" not in k}],
+                         {k: v for k, v in unreg.items() if "sensitivity" not in k})["pgd_l2"]
+    assert "distractor_ratio" not in plain  # other kinds' claims are unchanged

@@ -23,6 +23,7 @@ from manifold_lab.metrics.perceptual import normalize_images
 __all__ = ["figure_gallery", "figure_distractor", "image_figures"]
 
 _CELL = 1.1  # inches per gallery cell
+_LABEL_WIDTH = 2.4  # inches for the row labels
 
 
 def _seed0_rows(results: dict, key: str) -> list[dict]:
@@ -54,9 +55,10 @@ def figure_gallery(results: dict):
         label = "unregularised" if r["regularizer"] == "none" else f"{r['regularizer']} {r['strength']:g}"
         lines.append((f"{label} ({r.get('regime', '?')})", _cells(r["gallery"]["gradient"], shape), "bwr", (-1, 1)))
     aspect = shape[1] / shape[2]
-    fig = new_figure(1.6 + n * _CELL, len(lines) * _CELL * aspect * 0.9 + 0.6)
+    width = _LABEL_WIDTH + n * _CELL
+    fig = new_figure(width, len(lines) * _CELL * aspect * 0.9 + 0.6)
     axes = fig.subplots(len(lines), n, squeeze=False, gridspec_kw=dict(
-        left=0.30, right=0.99, top=1 - 0.4 / fig.get_figheight(), bottom=0.01, hspace=0.08, wspace=0.04))
+        left=_LABEL_WIDTH / width, right=0.99, top=1 - 0.4 / fig.get_figheight(), bottom=0.01, hspace=0.08, wspace=0.04))
     for i, (label, cells, cmap, (lo, hi)) in enumerate(lines):
         for j in range(n):
             ax = axes[i][j]

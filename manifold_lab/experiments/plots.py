@@ -156,10 +156,15 @@ def figure_regulariser(results: dict, regulariser: str):
     ax.legend(fontsize=6, loc="lower left")
 
     ax = axes[3]
-    _band(ax, xs, groups, "score_cosine", "#2ca02c", "cos(g, Bayes grad)")
+    exact = results["config"].get("reference", "bayes_optimal") == "bayes_optimal"
+    _band(ax, xs, groups, "score_cosine", "#2ca02c",
+          "cos(g, Bayes grad)" if exact else "cos(g, learned score)")
     _band(ax, xs, groups, "cond_score_cosine", "#ff7f0e", "cos(g, class score)", marker="s")
     _hline(ax, unreg["score_cosine"], "#2ca02c", ":", "unregularised")
-    ax.set_ylim(min(0.0, min((g["cond_score_cosine_min"] for g in groups), default=0)), 1.02)
+    lows = [v for g in groups for v in (g["cond_score_cosine_min"], g["score_cosine_min"])
+            if v is not None and math.isfinite(v)]
+    ax.set_ylim(min(0.0, min(lows, default=0.0)) if not exact else
+                min(0.0, min((g["cond_score_cosine_min"] for g in groups), default=0)), 1.02)
     ax.set_title(r"(d) gradient alignment, $g=\nabla_x \log p(y|x)$", fontsize=9)
     ax.legend(fontsize=6, loc="lower left")
 
