@@ -191,3 +191,15 @@ def test_distractor_claim_compares_with_the_standard_model():
     plain = check_claims([{k: v for k, v in group(0.1, 1, 1).items() if "sensitivity" not in k}],
                          {k: v for k, v in unreg.items() if "sensitivity" not in k})["pgd_l2"]
     assert "distractor_ratio" not in plain  # other kinds' claims are unchanged
+
+
+def test_cli_data_dir_reaches_the_kind(capsys, tmp_path, idx_dir):
+    """--data-dir replaces the kind's folder: the 64 written images are too few for the
+    quick preset's 2,000-image fits, a one-line error before anything is fitted."""
+    from manifold_lab.run import main
+
+    code = main(["fmnist", "--quick", "--data-dir", idx_dir, "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1
+    assert "n_fit: asked for 2000 images but only 64 are available" in err
+    assert not (tmp_path / "run" / REFERENCE_DIR).exists() or not any((tmp_path / "run" / REFERENCE_DIR).iterdir())
