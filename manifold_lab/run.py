@@ -13,6 +13,7 @@ each on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import os
 import signal
@@ -66,6 +67,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default runs/NAME-<timestamp>); "
                                  "rerun into the same directory to resume")
     p.add_argument("--quick", action="store_true", help="the preset's quick variant")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of the data set files, for presets on real images (default: "
+                        "where the Debian package puts them, e.g. /usr/share/datasets/fashion-mnist)")
     p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--jobs", default="auto",
@@ -210,11 +214,24 @@ def _print_claims(results: dict) -> None:
               f"{claim['labels_in_order']}; score_cosine peak {claim['score_peak']:.3f} at "
               f"{claim['score_peak_strength']:g} ({claim['score_peak_regime']}) vs unreg "
               f"{claim['score_unregularised']:.3f}")
+        if "distractor_ratio" in claim:
+            ratios = ", ".join(f"{r:.3g}" for r in claim["distractor_ratio"])
+            print(f"    signal/distractor sensitivity ratio: {ratios} vs standard "
+                  f"{claim['distractor_ratio_standard']:.3g}; above at every strength: "
+                  f"{claim['distractor_ratio_above_standard_all']}")
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
         preset = get_preset(args.name, quick=args.quick)
+        if args.data_dir is not None:
+            if not any(f.name == "data_dir" for f in dataclasses.fields(preset.data)):
+                raise ValueError(f"--data-dir: preset {args.name!r} reads no data files "
+                                 f"(data kind {preset.data.kind!r})")
+            if not os.path.isdir(args.data_dir):
+                raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")
+            preset = dataclasses.replace(preset, data=dataclasses.replace(
+                preset.data, data_dir=os.path.abspath(args.data_dir)))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     device = resolve_device(args.device, backend=args.backend)

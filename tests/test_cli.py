@@ -36,6 +36,8 @@ def test_list_names_every_preset(capsys):
     (["toy_sphere", "--weak-ratio", "-1"], "--weak-ratio must be a positive"),
     (["toy_sphere", "--excessive-on", "nan"], "--excessive-on must be a positive"),
     (["toy_sphere", "--bogus"], "unrecognized arguments: --bogus"),
+    (["toy_sphere", "--data-dir", "/"], "--data-dir: preset 'toy_sphere' reads no data files"),
+    (["fmnist", "--data-dir", "/no/such/folder"], "--data-dir '/no/such/folder' is not a directory"),
 ])
 def test_bad_input_is_one_line_on_stderr(capsys, argv, fragment):
     code, out, err = _run_main(capsys, argv)

@@ -16,7 +16,7 @@ score comparison are about.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -53,6 +53,10 @@ class EvalSet:
     y_acc : Tensor, shape [m]
     x64, basis64 : Tensor
         ``x`` and ``basis`` in float64 (the Theorem 3.1 table).
+    extras : dict
+        What the data kind adds for its own metric fields (``Reference.eval_extras``;
+        ``MetricField.needs`` names a key) and ``"curves"``: ``{name: fn(measurement)
+        -> dict}`` stored in each model row. Empty for exact kinds.
     """
 
     x: torch.Tensor
@@ -64,6 +68,15 @@ class EvalSet:
     y_acc: torch.Tensor
     x64: torch.Tensor
     basis64: torch.Tensor
+    extras: dict = field(default_factory=dict)
+
+
+def _basis64(basis: torch.Tensor) -> torch.Tensor:
+    """``basis`` in float64; a lower-precision (learned) basis is re-orthonormalised
+    (QR) so that it passes the float64 orthonormality check of the Theorem 3.1 table."""
+    if basis.dtype == torch.float64:
+        return basis
+    return torch.linalg.qr(basis.to(torch.float64)).Q
 
 
 def make_eval_set(reference: Reference, spec: EvalSpec, *, seed: int, device="cpu",
@@ -86,7 +99,8 @@ def make_eval_set(reference: Reference, spec: EvalSpec, *, seed: int, device="cp
         return t.to(dtype) if t.is_floating_point() else t
 
     return EvalSet(*(cast(t) for t in (x, y, basis, score, second, x_acc, y_acc)),
-                   x64=x.to(device, torch.float64), basis64=basis.to(device, torch.float64))
+                   x64=x.to(device, torch.float64), basis64=_basis64(basis).to(device),
+                   extras=reference.eval_extras(x, y, device=device, dtype=dtype))
 
 
 def evaluate_model(model: torch.nn.Module, es: EvalSet, spec: EvalSpec, *, seed: int) -> dict:
@@ -105,8 +119,10 @@ def evaluate_model(model: torch.nn.Module, es: EvalSet, spec: EvalSpec, *, seed:
     """
     m = Measurement(model, es, spec, seed=seed)
     with eval_mode(model):
-        row = {f.name: f.compute(m) for f in model_fields()}
+        row = {f.name: f.compute(m) for f in model_fields(es.extras)}
         rob = m.robustness
+        # Kind-specific curves (e.g. sensitivity over sigma of image kinds): name -> fn(m).
+        curves = {name: fn(m) for name, fn in es.extras.get("curves", {}).items()}
     row["robustness_curve"] = {
         "sigmas": list(spec.sigmas),
         "on": [float(v) for v in rob.on],
@@ -114,6 +130,7 @@ def evaluate_model(model: torch.nn.Module, es: EvalSet, spec: EvalSpec, *, seed:
         "on_stderr": [float(v) for v in rob.on_stderr],
         "off_stderr": [float(v) for v in rob.off_stderr],
     }
+    row.update(curves)
     return row
 
 

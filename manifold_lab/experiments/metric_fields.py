@@ -11,7 +11,10 @@ declaration order. A field is one of
   because it needs the run's regime reference (``on_relative = R_T / R_T^ref``).
 
 A new metric is one ``register_metric(MetricField(...))`` call (see
-docs/extending.md); ``header`` puts it in the summary table.
+docs/extending.md); ``header`` puts it in the summary table. A field with
+``needs="<key>"`` is computed only where the run's ``EvalSet.extras`` has that
+key (what a data kind adds, e.g. the image shape of image kinds), so kinds that
+do not provide it keep their rows unchanged.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from manifold_lab import metrics
-from manifold_lab.experiments.presets import EvalSpec
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 
+if TYPE_CHECKING:  # presets imports the kinds, whose image kinds import this module
+    from manifold_lab.experiments.presets import EvalSpec
+
 __all__ = ["MetricField", "Measurement", "register_metric", "unregister_metric", "metric_fields",
-           "model_fields", "regime_fields", "numeric_field_names"]
+           "model_fields", "regime_fields", "numeric_field_names", "paper_curve", "half_curve", "gallery_curve",
+           "half_sensitivity"]
 
 
 def _mean(t: torch.Tensor) -> float:
@@ -56,8 +62,10 @@ class Measurement:
 
     @cached_property
     def grad(self) -> torch.Tensor:
-        """``g = grad_x log p_model(y | x)`` at the held-out points, shape [n, d]."""
-        return metrics.input_gradient(self.model, self.es.x, self.es.y, target="log_softmax").detach()
+        """``g = grad_x log p_model(y | x)`` at the held-out points, flattened: shape [n, d]
+        (``d = c h w`` for images)."""
+        g = metrics.input_gradient(self.model, self.es.x, self.es.y, target="log_softmax").detach()
+        return g.reshape(g.shape[0], -1)
 
     @cached_property
     def tau(self) -> torch.Tensor:
@@ -82,6 +90,28 @@ class Measurement:
         sigmas = self.spec.sigmas
         return min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - self.spec.sigma))
 
+    @cached_property
+    def paper(self):
+        """The paper's unit-direction robustness (``metrics.directional_robustness``,
+        softmax-L1) at every ``extras["paper_eps"]``, ``extras["n_directions"]``
+        directions per point (one direction seed for every model)."""
+        es = self.es
+        return metrics.directional_robustness(
+            self.model, es.x, es.basis, es.extras["paper_eps"], n_directions=es.extras["n_directions"],
+            distance="softmax_l1",
+            generator=make_generator(derive_seed(self.seed, "paper-directions"), es.x.device))
+
+    @cached_property
+    def halves(self) -> dict:
+        """Softmax-L1 change under Gaussian noise on one half of each image only
+        (``extras["halves"]``: ``{"signal": mask [n, D], "distractor": mask [n, D]}``),
+        at every ``extras["half_sigmas"]``: ``{"sigmas", "signal", "distractor"}``,
+        the means over points and ``spec.n_samples`` draws (the same draws for both
+        halves and every model)."""
+        es = self.es
+        return half_sensitivity(self.model, es.x, es.extras["halves"], es.extras["half_sigmas"],
+                                self.spec.n_samples, seed=self.seed)
+
     def at_sigma(self, name: str) -> float:
         """``robustness.<name>`` at ``spec.sigma`` (``on``, ``off``, ``on_stderr``, ``off_stderr``)."""
         return float(getattr(self.robustness, name)[self.sigma_index])
@@ -103,6 +133,9 @@ class MetricField:
         Summary-table column header; ``None`` keeps the field out of the table.
     doc : str
         One line for the README and docs.
+    needs : str or None
+        Key of ``EvalSet.extras`` the field needs; ``None``: every kind has it.
+        A field whose key is missing is left out of the row (not NaN).
     """
 
     name: str
@@ -110,6 +143,11 @@ class MetricField:
     fmt: str = "{:.3f}"
     header: str | None = None
     doc: str = ""
+    needs: str | None = None
+
+    def applies(self, extras: dict | None) -> bool:
+        """Whether the field is computed for an ``EvalSet`` with these ``extras``."""
+        return self.needs is None or (extras is not None and self.needs in extras)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -127,8 +165,92 @@ def _nll(m: Measurement) -> float:
 def _cosine_with(second: bool) -> Callable[[Measurement], float]:
     def compute(m: Measurement) -> float:
         ref = m.es.second_score if second else m.es.score
-        return math.nan if ref is None else _mean(metrics.score_cosine(m.grad, ref))
+        return math.nan if ref is None else _mean(metrics.score_cosine(m.grad, ref.reshape(m.grad.shape)))
     return compute
+
+
+def half_sensitivity(model, x: torch.Tensor, halves: dict, sigmas, n_samples: int, *, seed: int) -> dict:
+    """Mean softmax-L1 change ``||softmax(z(x + m * u)) - softmax(z(x))||_1``,
+    ``u ~ N(0, sigma^2 I)``, over points and ``n_samples`` draws, for the mask ``m``
+    of each half.
+
+    Parameters
+    ----------
+    model : callable
+        ``[n, ...] -> logits [n, C]``.
+    x : Tensor, shape [n, ...]
+    halves : dict
+        ``{"signal": mask [n, D], "distractor": mask [n, D]}`` (bool), ``D`` = numel per point.
+    sigmas : sequence of float
+    n_samples : int
+    seed : int
+        Noise seed; the same draws serve both halves and every sigma.
+
+    Returns
+    -------
+    dict
+        ``{"sigmas": [S], "signal": [S], "distractor": [S]}``.
+    """
+    flat = x.reshape(x.shape[0], -1)
+    sigmas = tuple(float(s) for s in sigmas)
+    gen = make_generator(derive_seed(seed, "half-noise"), x.device)
+    noise = torch.randn((n_samples, *flat.shape), generator=gen, device=x.device, dtype=flat.dtype)
+    out = {"sigmas": list(sigmas), "signal": [], "distractor": []}
+    with torch.no_grad():
+        clean = torch.softmax(model(x), -1)
+        for half in ("signal", "distractor"):
+            mask = halves[half].to(flat)
+            for sigma in sigmas:
+                changes = [(torch.softmax(model((flat + sigma * mask * u).reshape(x.shape)), -1)
+                            - clean).abs().sum(-1) for u in noise]
+                out[half].append(_mean(torch.stack(changes)))
+    return out
+
+
+def paper_curve(m: Measurement) -> dict:
+    """The paper-variant robustness at every step: ``{"eps", "on", "off"}`` (a row curve)."""
+    rob = m.paper
+    return {"eps": [float(e) for e in rob.eps], "on": [float(v) for v in rob.on],
+            "off": [float(v) for v in rob.off]}
+
+
+#: Significant digits of the gallery images kept in rows (figures only).
+_GALLERY_DIGITS = 4
+
+
+def gallery_curve(m: Measurement) -> dict:
+    """The first ``extras["gallery_images"]`` held-out images, the reference score
+    and this model's input gradient there, flattened and rounded (the gradient
+    gallery figure): ``{"shape", "images", "score", "gradient"}``."""
+    n = min(m.es.extras["gallery_images"], m.es.x.shape[0])
+
+    def rows(t):
+        return [[float(f"{v:.{_GALLERY_DIGITS}g}") for v in r] for r in t[:n].reshape(n, -1).double().tolist()]
+    return {"shape": list(m.es.extras["image_shape"]), "images": rows(m.es.x), "score": rows(m.es.score),
+            "gradient": rows(m.grad)}
+
+
+def half_curve(m: Measurement) -> dict:
+    """Signal and distractor sensitivity at every sigma (a row curve)."""
+    return m.halves
+
+
+def _paper_at(name: str) -> Callable[[Measurement], float]:
+    def compute(m: Measurement) -> float:
+        return float(getattr(m.paper, name)[m.es.extras["paper_eps_index"]])
+    return compute
+
+
+def _half_at(half: str) -> Callable[[Measurement], float]:
+    def compute(m: Measurement) -> float:
+        return m.halves[half][m.es.extras["half_sigma_index"]]
+    return compute
+
+
+def _score_ssim(m: Measurement) -> float:
+    ref = m.es.score
+    shape = (m.grad.shape[0], *m.es.extras["image_shape"])
+    return _mean(metrics.ssim_similarity(m.grad.reshape(shape), ref.reshape(shape)))
 
 
 _FIELDS: dict[str, MetricField] = {}
@@ -154,9 +276,10 @@ def metric_fields() -> tuple[MetricField, ...]:
     return tuple(_FIELDS.values())
 
 
-def model_fields() -> tuple[MetricField, ...]:
-    """Fields computed per model by ``evaluate_model``."""
-    return tuple(f for f in _FIELDS.values() if f.compute is not None)
+def model_fields(extras: dict | None = None) -> tuple[MetricField, ...]:
+    """Fields computed per model by ``evaluate_model`` for an ``EvalSet`` with these
+    ``extras`` (default none: the fields every kind has)."""
+    return tuple(f for f in _FIELDS.values() if f.compute is not None and f.applies(extras))
 
 
 def regime_fields() -> tuple[MetricField, ...]:
@@ -165,8 +288,10 @@ def regime_fields() -> tuple[MetricField, ...]:
 
 
 def numeric_field_names() -> tuple[str, ...]:
-    """Model fields, then regime fields: the numbers of a row (CSV and seed-group order)."""
-    return tuple(f.name for f in (*model_fields(), *regime_fields()))
+    """Model fields (kind-specific ones included), then regime fields: the numbers of a
+    row (CSV and seed-group order; reports keep those present in the rows)."""
+    return tuple(f.name for f in (*(f for f in _FIELDS.values() if f.compute is not None),
+                                  *regime_fields()))
 
 
 for _f in (
@@ -193,5 +318,21 @@ for _f in (
                 "mean cosine of g with the reference gradient"),
     MetricField("cond_score_cosine", _cosine_with(True), "{:.3f}", "cos_c",
                 "mean cosine of g with the second reference gradient (NaN if none)"),
+    # Image kinds (fmnist, fmnist_distractor):
+    MetricField("score_ssim", _score_ssim, "{:.3f}", "ssim",
+                "mean SSIM of g and the reference score as images (each max-abs normalised)",
+                needs="image_shape"),
+    MetricField("paper_on", _paper_at("on"), "{:.2e}", "P_T",
+                "paper variant: softmax-L1 change along a unit tangent direction at the documented eps",
+                needs="paper_eps"),
+    MetricField("paper_off", _paper_at("off"), "{:.2e}", "P_N",
+                "paper variant: softmax-L1 change along a unit normal direction at the documented eps",
+                needs="paper_eps"),
+    MetricField("signal_sensitivity", _half_at("signal"), "{:.3f}", "S_sig",
+                "softmax-L1 change under Gaussian noise on the signal half at the documented sigma",
+                needs="halves"),
+    MetricField("distractor_sensitivity", _half_at("distractor"), "{:.3f}", "S_dis",
+                "softmax-L1 change under Gaussian noise on the distractor half at the documented sigma",
+                needs="halves"),
 ):
     register_metric(_f)

@@ -10,6 +10,8 @@ the run directory (all written atomically):
 - ``models/<id>.json`` — one per finished model (resume state);
 - ``models.csv``, ``robustness_curves.csv``, ``summary.txt``, ``theorem_3_1.md``,
   ``fig_<regulariser>.png``, ``fig_sigma_curves.png``;
+- ``reference/`` — fits of kinds with learned ground truth (``DataSpec.fits_reference``);
+- ``gallery.json``, ``fig_gallery.png``, ``fig_distractor.png`` — image kinds;
 - ``results.json`` — written last and only when every model has finished (any
   stale ``results.json`` is removed before models are recomputed), so its
   presence means a complete run.
@@ -35,7 +37,9 @@ from manifold_lab.experiments.backends import Backend
 from manifold_lab.experiments.rundir import (
     RunFile, RunLock, check_contents, check_out_path, read_run_file,
 )
-from manifold_lab.experiments.sweep import load_finished, plan_jobs, run_fingerprint, run_sweep
+from manifold_lab.experiments.sweep import (
+    REFERENCE_DIR, load_finished, plan_jobs, run_fingerprint, run_sweep,
+)
 
 __all__ = ["SCHEMA_VERSION", "assemble_results", "write_reports", "run_experiment"]
 
@@ -45,6 +49,8 @@ __all__ = ["SCHEMA_VERSION", "assemble_results", "write_reports", "run_experimen
 #: from ``config.train``), ``config.reference`` names the regime reference and
 #: ``bayes_optimal`` is null when the reference is the unregularised models.
 SCHEMA_VERSION = 2
+#: Gallery gradient images of image kinds, by model id (see ``image_plots``).
+GALLERY_FILE = "gallery.json"
 
 
 def assemble_results(
@@ -127,12 +133,25 @@ def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = 
     put("robustness_curves.csv", curves_csv_text([*reference, *results["models"]]))
     put("theorem_3_1.md", _theorem_markdown(results))
     put("summary.txt", summary_table(results["groups"], results["bayes_optimal"]) + "\n")
+    galleries = {r["id"]: r["gallery"] for r in results["models"] if "gallery" in r}
+    if galleries:
+        # Gradient images of the gallery figure: kept beside results.json, not in it.
+        atomic_write_json(out / GALLERY_FILE, galleries)
+        written.append(out / GALLERY_FILE)
     if figures:
         written.extend(write_figures(results, out))
     if results_json:
-        atomic_write_json(out / "results.json", results)
+        atomic_write_json(out / "results.json", without_galleries(results))
         written.append(out / "results.json")
     return written
+
+
+def without_galleries(results: dict) -> dict:
+    """``results`` with the model rows' ``gallery`` entries left out (they go to
+    ``gallery.json``)."""
+    if not any("gallery" in r for r in results["models"]):
+        return results
+    return {**results, "models": [{k: v for k, v in r.items() if k != "gallery"} for r in results["models"]]}
 
 
 def _check_run_dir(out: Path, preset: Preset, fingerprint: str, base_seed: int) -> dict:
@@ -228,10 +247,15 @@ def _run_locked(preset: Preset, out: Path, *, base_seed, device, jobs, threshold
             bar.close()
         results = assemble_results(preset, rows, thresholds=thresholds, base_seed=base_seed,
                                    device=device, runtime_s=math.nan, resumed=resumed)
+        if preset.data.fits_reference:
+            # The fitted ground truth's quality figures (loaded from the run's cache).
+            fitted = preset.data.build(base_seed, cache_dir=out / REFERENCE_DIR)
+            results["reference_fits"] = fitted.fit_report()
         write_reports(results, out, figures=figures, results_json=False)
         # Timed after the figures, so runtime_s is the whole invocation but imports.
         results["runtime_s"] = run_file.elapsed()
         results["runtime_total_s"] = sum(run_info["invocations_s"][:-1]) + results["runtime_s"]
         run_file.finish(results["runtime_s"])
+    results = without_galleries(results)
     atomic_write_json(out / "results.json", results)
     return results

@@ -26,14 +26,14 @@ from matplotlib.ticker import NullFormatter
 
 from manifold_lab._io import atomic_write_bytes
 
-__all__ = ["REGIME_COLORS", "figure_regulariser", "figure_sigma_curves", "write_figures"]
+__all__ = ["REGIME_COLORS", "new_figure", "figure_regulariser", "figure_sigma_curves", "write_figures"]
 
 REGIME_COLORS = {"weak": "#f4cccc", "bayes_aligned": "#d9ead3", "excessive": "#d9d9d9"}
 _ON, _OFF = "#1f77b4", "#d62728"
 _DPI = 120
 
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
     fig = Figure(figsize=(width, height), dpi=_DPI)
     FigureCanvasAgg(fig)
     return fig
@@ -108,7 +108,7 @@ def figure_regulariser(results: dict, regulariser: str):
     thresholds = results["config"]["thresholds"]
     n_seeds = len(groups[0]["seeds"]) if groups else 0
 
-    fig = _new_figure(10, 7.2)
+    fig = new_figure(10, 7.2)
     # Fixed margins instead of tight_layout, which costs seconds on log axes.
     axes = fig.subplots(2, 2, sharex=True,
                         gridspec_kw=dict(left=0.08, right=0.98, bottom=0.08, top=0.87,
@@ -156,10 +156,15 @@ def figure_regulariser(results: dict, regulariser: str):
     ax.legend(fontsize=6, loc="lower left")
 
     ax = axes[3]
-    _band(ax, xs, groups, "score_cosine", "#2ca02c", "cos(g, Bayes grad)")
+    exact = results["config"].get("reference", "bayes_optimal") == "bayes_optimal"
+    _band(ax, xs, groups, "score_cosine", "#2ca02c",
+          "cos(g, Bayes grad)" if exact else "cos(g, learned score)")
     _band(ax, xs, groups, "cond_score_cosine", "#ff7f0e", "cos(g, class score)", marker="s")
     _hline(ax, unreg["score_cosine"], "#2ca02c", ":", "unregularised")
-    ax.set_ylim(min(0.0, min((g["cond_score_cosine_min"] for g in groups), default=0)), 1.02)
+    lows = [v for g in groups for v in (g["cond_score_cosine_min"], g["score_cosine_min"])
+            if v is not None and math.isfinite(v)]
+    ax.set_ylim(min(0.0, min(lows, default=0.0)) if not exact else
+                min(0.0, min((g["cond_score_cosine_min"] for g in groups), default=0)), 1.02)
     ax.set_title(r"(d) gradient alignment, $g=\nabla_x \log p(y|x)$", fontsize=9)
     ax.legend(fontsize=6, loc="lower left")
 
@@ -185,7 +190,7 @@ def figure_sigma_curves(results: dict):
                     and r["strength"] == claim["score_peak_strength"]), None)
         if row is not None:
             picks.append((f"{name} {row['strength']:g}", row))
-    fig = _new_figure(10, 4.6)
+    fig = new_figure(10, 4.6)
     ax_on, ax_off = fig.subplots(1, 2, sharey=True, gridspec_kw=dict(
         left=0.08, right=0.98, bottom=0.25, top=0.88, wspace=0.08))
     for label, row in picks:
@@ -206,11 +211,15 @@ def figure_sigma_curves(results: dict):
 
 
 def write_figures(results: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``fig_<regulariser>.png`` per regulariser and ``fig_sigma_curves.png``."""
+    """Write ``fig_<regulariser>.png`` per regulariser and ``fig_sigma_curves.png``, and
+    the image kinds' figures where the rows allow them (``image_plots``)."""
+    from manifold_lab.experiments.image_plots import image_figures  # it imports this module
+
     out = Path(out_dir)
     paths = []
     figures = [(f"fig_{name}.png", figure_regulariser(results, name)) for name in results["claims"]]
     figures.append(("fig_sigma_curves.png", figure_sigma_curves(results)))
+    figures.extend(image_figures(results))
     for name, fig in figures:
         buf = io.BytesIO()
         fig.savefig(buf, format="png")

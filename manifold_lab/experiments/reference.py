@@ -72,6 +72,17 @@ class Reference(abc.ABC):
         class-conditional score ``grad_x log p(x|y)``; ``None`` gives NaN.
         """
 
+    def eval_extras(self, x: torch.Tensor, y: torch.Tensor, *, device="cpu",
+                    dtype: torch.dtype = torch.float32) -> dict:
+        """What the kind's own metric fields need at the held-out points ``x``
+        (``EvalSet.extras``; ``MetricField.needs`` names a key). Default: nothing."""
+        return {}
+
+    def fit_report(self) -> dict:
+        """Quality figures of what the kind fitted (``results.json`` ``reference_fits``,
+        for kinds with ``DataSpec.fits_reference``). Default: nothing."""
+        return {}
+
     def reference_model(self) -> torch.nn.Module:
         """The model whose on-manifold sensitivity anchors the regime rule, when the
         kind's :class:`RegimeReference` is a :class:`ModelReference`."""
@@ -133,6 +144,10 @@ class DataSpec(abc.ABC):
 
     kind: ClassVar[str] = ""
     regime_reference: ClassVar[RegimeReference] = BAYES_OPTIMAL
+    #: True for kinds that fit ground truth once per run into ``cache_dir`` (an
+    #: autoencoder, a denoiser): the sweep then builds the reference once in the
+    #: driver, before any model job, and every job reads the cached fits.
+    fits_reference: ClassVar[bool] = False
 
     @abc.abstractmethod
     def build(self, seed: int, *, cache_dir: str | os.PathLike | None = None) -> Reference:

@@ -21,6 +21,7 @@ from manifold_lab.experiments.metric_fields import metric_fields, numeric_field_
 
 __all__ = [
     "csv_fields",
+    "present_fields",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
@@ -37,10 +38,19 @@ _CSV_HEAD = ("id", "regularizer", "strength", "strength_index", "seed")
 _CSV_TAIL = ("regime", "epochs_run", "train_s", "eval_s")
 
 
-def csv_fields() -> tuple[str, ...]:
+def present_fields(rows: Iterable[dict]) -> tuple[str, ...]:
+    """The metric fields (``numeric_field_names`` order) that some row has: a
+    kind-specific field (``MetricField.needs``) only where the kind provides it."""
+    keys = set().union(*(row.keys() for row in rows))
+    return tuple(f for f in numeric_field_names() if f in keys)
+
+
+def csv_fields(rows: Iterable[dict] | None = None) -> tuple[str, ...]:
     """Columns of ``models.csv`` (one row per trained model, the scalar fields of
-    results.json): identity, every metric field (``metric_fields``), regime, timings."""
-    return (*_CSV_HEAD, *numeric_field_names(), *_CSV_TAIL)
+    results.json): identity, every metric field (``metric_fields``; with ``rows``,
+    those present in them), regime, timings."""
+    names = numeric_field_names() if rows is None else present_fields(rows)
+    return (*_CSV_HEAD, *names, *_CSV_TAIL)
 
 
 def to_jsonable(obj):
@@ -81,7 +91,8 @@ def _csv_value(value) -> str:
 def csv_text(rows: Iterable[dict], fields: Sequence[str] | None = None) -> str:
     """CSV with a header ``fields`` (default ``csv_fields()``); missing or non-finite
     values are empty cells."""
-    fields = csv_fields() if fields is None else fields
+    rows = list(rows)
+    fields = csv_fields(rows) if fields is None else fields
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields)
@@ -129,11 +140,12 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
             order.append(key)
             members[key] = []
         members[key].append(row)
+    names = present_fields(rows)
     groups = []
     for key in order:
         rs = sorted(members[key], key=lambda r: r["seed"])
         group = {"regularizer": key[0], "strength": key[1], "seeds": [r["seed"] for r in rs]}
-        for f in numeric_field_names():
+        for f in names:
             vals = [r.get(f) for r in rs]
             finite = [v for v in vals if v is not None and math.isfinite(v)]
             group[f] = _mean(vals)
@@ -146,11 +158,12 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
 
 _ABBREV = {"weak": "W", "bayes_aligned": "B", "excessive": "E", None: "?"}
 
-def _table_columns() -> list[tuple[str, str, str]]:
+def _table_columns(present: set[str]) -> list[tuple[str, str, str]]:
     """``(header, key, format)`` of the summary table: identity, the metric fields
-    that have a ``header``, in declaration order, then the labels."""
+    that have a ``header`` (and are in ``present``), in declaration order, then the labels."""
     return [("regularizer", "regularizer", "{}"), ("strength", "strength", "{:.3g}"),
-            *((f.header, f.name, f.fmt) for f in metric_fields() if f.header is not None),
+            *((f.header, f.name, f.fmt) for f in metric_fields()
+              if f.header is not None and f.name in present),
             ("regime", "regime", "{}"), ("seeds", "seed_regimes", "{}")]
 
 
@@ -169,7 +182,7 @@ def summary_table(groups: Sequence[dict], bayes: dict | None) -> str:
     label (W = weak, B = bayes_aligned, E = excessive).
     """
     lines = []
-    columns = _table_columns()
+    columns = _table_columns(set(present_fields(groups)))
     table = []
     if bayes is not None:
         table.append(dict(bayes, regularizer="bayes_optimal", strength=None, regime="(reference)",

@@ -17,6 +17,7 @@ backend, the number of workers or completion order, so results do not either.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ from manifold_lab.training import make_objective, objective_class, train
 
 __all__ = [
     "BAYES_ID",
+    "REFERENCE_DIR",
     "Job",
     "job_cost",
     "plan_jobs",
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 BAYES_ID = BAYES_OPTIMAL.job
+#: Subdirectory of a run directory where a kind with ``fits_reference`` keeps its fits.
+REFERENCE_DIR = "reference"
 
 
 def job_cost(job: "Job") -> float:
@@ -227,6 +231,14 @@ def run_sweep(
 
     if pending:
         # run_job is looked up here, at call time, so tests can substitute it.
-        get_backend(backend).run(run_job, preset, pending, base_seed=base_seed, device=device,
+        fn = run_job
+        if preset.data.fits_reference:
+            # Fit the kind's ground truth once, here, before any job: every job then
+            # loads it from the run directory (resume reuses it). Workers of the ray
+            # backend on other machines need this directory on a shared filesystem.
+            cache_dir = str(Path(out_dir) / REFERENCE_DIR)
+            preset.data.build(base_seed, cache_dir=cache_dir)
+            fn = functools.partial(run_job, cache_dir=cache_dir)
+        get_backend(backend).run(fn, preset, pending, base_seed=base_seed, device=device,
                                  workers=jobs, finish=finish)
     return {job.id: rows[job.id] for job in plan}

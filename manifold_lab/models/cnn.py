@@ -31,7 +31,10 @@ class SmallCNN(nn.Module):
     n_classes : int
         ``C``.
     image_size : int
-        ``s`` (>= 4); odd sizes are floored by the pooling.
+        ``s`` (>= 4), the height; odd sizes are floored by the pooling.
+    image_width : int, optional
+        Width of non-square images (>= 4; e.g. 28 for the 56x28 two-half images of
+        ``fmnist_distractor``); default ``image_size``.
     activation : str
         See :class:`manifold_lab.models.MLP`.
     seed : int
@@ -46,15 +49,19 @@ class SmallCNN(nn.Module):
         *,
         activation: str = "softplus",
         seed: int = 0,
+        image_width: int | None = None,
     ) -> None:
         super().__init__()
         check_positive_int("in_channels", in_channels)
         check_positive_int("n_classes", n_classes)
         check_positive_int("image_size", image_size, minimum=_MIN_IMAGE_SIZE)
+        if image_width is not None:
+            check_positive_int("image_width", image_width, minimum=_MIN_IMAGE_SIZE)
         make_activation(activation)
         self.in_channels, self.n_classes, self.image_size = in_channels, n_classes, image_size
+        self.image_width = image_width
         self.activation, self.seed = activation, seed
-        side = image_size // 2 // 2
+        cells = (image_size // 2 // 2) * ((image_width or image_size) // 2 // 2)
         with torch.device("meta"):
             self.features = nn.Sequential(
                 nn.Conv2d(in_channels, _CONV1, 3, padding=1), make_activation(activation),
@@ -63,13 +70,13 @@ class SmallCNN(nn.Module):
                 nn.AvgPool2d(2),
             )
             self.head = nn.Sequential(
-                nn.Flatten(), nn.Linear(_CONV2 * side * side, _FC), make_activation(activation),
+                nn.Flatten(), nn.Linear(_CONV2 * cells, _FC), make_activation(activation),
                 nn.Linear(_FC, n_classes),
             )
         materialize(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expected = (self.in_channels, self.image_size, self.image_size)
+        expected = (self.in_channels, self.image_size, self.image_width or self.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"SmallCNN expects x of shape [n, {', '.join(map(str, expected))}], "
                              f"got {list(x.shape)}")
@@ -77,5 +84,8 @@ class SmallCNN(nn.Module):
 
     def config(self) -> dict:
         """JSON-able constructor arguments."""
-        return {"in_channels": self.in_channels, "n_classes": self.n_classes,
-                "image_size": self.image_size, "activation": self.activation, "seed": self.seed}
+        config = {"in_channels": self.in_channels, "n_classes": self.n_classes,
+                  "image_size": self.image_size, "activation": self.activation, "seed": self.seed}
+        if self.image_width is not None:
+            config["image_width"] = self.image_width
+        return config

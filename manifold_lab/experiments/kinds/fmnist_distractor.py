@@ -1,0 +1,204 @@
+"""Data kind ``fmnist_distractor``: the paper's Figure 5 on real images.
+
+Each image is two stacked 28x28 halves (56x28): a Fashion-MNIST item (the
+signal, which carries the label) and a distractor independent of the label,
+in random order top/bottom (a fair coin per image). The distractor is
+
+- ``"fmnist"`` (default): a Fashion-MNIST image drawn uniformly from the same
+  split, whatever its class (MNIST digits are not installed by default);
+- ``"glyph"``: the paper's fixed glyph, here a fixed ring (:func:`ring_glyph`).
+
+Ground truth comes from the ``fmnist`` fits (autoencoder, denoiser on 28x28
+training images). With a Fashion-MNIST distractor both halves are independent
+draws of the Fashion-MNIST marginal, whatever the order, so the density of an
+image is the product of its halves' densities: its tangent space is the direct
+sum of the halves' learned tangent spaces (a ``[2 * 784, 2k]`` block basis) and
+its score the concatenation of the halves' scores. A glyph half is constant:
+it adds no tangent directions and its score part is set to zero.
+
+Rows carry ``signal_sensitivity`` and ``distractor_sensitivity``: the
+softmax-L1 output change under Gaussian noise of std ``half_sigma`` on the
+signal half only / the distractor half only (``metric_fields.half_sensitivity``),
+and ``half_curve`` over ``half_sigmas``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from manifold_lab.data import MaskedImageSignalDistractor
+from manifold_lab.experiments.kinds._fitted_images import fit_or_load
+from manifold_lab.experiments.kinds.fmnist import (
+    GALLERY_IMAGES, FashionMnistSpec, fit_images, load_splits, subset,
+)
+from manifold_lab.experiments.kinds.registry import register_kind
+from manifold_lab.experiments.metric_fields import gallery_curve, half_curve, half_sensitivity
+from manifold_lab.experiments.reference import Reference
+from manifold_lab.experiments.seeds import derive_seed, make_generator
+from manifold_lab.models import BayesOptimalClassifier
+
+__all__ = ["FashionMnistDistractorSpec", "DistractorReference", "ring_glyph", "compose", "DISTRACTORS",
+           "exact_masked_check"]
+
+DISTRACTORS = ("fmnist", "glyph")
+_SIDE = 28
+_HALF = _SIDE * _SIDE
+#: Points and noise draws of the exact MaskedImageSignalDistractor comparison.
+EXACT_POINTS, EXACT_SAMPLES = 256, 4
+
+
+def ring_glyph() -> torch.Tensor:
+    """A fixed 28x28 ring (radius 8 px, width 2 px, value 1 on a 0 background), ``[1, 28, 28]``."""
+    r = torch.arange(_SIDE, dtype=torch.float32) - (_SIDE - 1) / 2
+    dist = (r[:, None].square() + r[None, :].square()).sqrt()
+    return ((dist - 8.0).abs() <= 1.0).to(torch.float32)[None]
+
+
+def compose(signal: torch.Tensor, distractor: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """Stack halves: ``[n, 1, 28, 28]`` x2 and ``top [n]`` bool (signal on top) -> ``[n, 1, 56, 28]``."""
+    t = top[:, None, None, None]
+    return torch.cat([torch.where(t, signal, distractor), torch.where(t, distractor, signal)], dim=2)
+
+
+def exact_masked_check(half_sigmas, half_sigma: float, *, n_points: int, n_samples: int, seed: int) -> dict:
+    """The half-sensitivity measurement on exact data: ``MaskedImageSignalDistractor``
+    of 56x28 images whose signal pixels are the top half (10 classes), and its
+    Bayes-optimal classifier, whose posterior reads only the signal pixels, so its
+    distractor sensitivity is exactly zero at every sigma.
+
+    Returns ``{"sigmas", "signal", "distractor", "signal_sensitivity",
+    "distractor_sensitivity", "n_points"}`` (the last two at ``half_sigma``).
+    """
+    mask = torch.zeros(1, 2 * _SIDE, _SIDE, dtype=torch.bool)
+    mask[:, :_SIDE] = True
+    dist = MaskedImageSignalDistractor((1, 2 * _SIDE, _SIDE), n_classes=10, mask=mask,
+                                       seed=derive_seed(seed, "masked-distractor") % 2 ** 31)
+    x, _ = dist.sample(n_points, generator=make_generator(derive_seed(seed, "masked-points")))
+    signal = mask.flatten()[None].expand(n_points, -1)
+    curve = half_sensitivity(BayesOptimalClassifier(dist), x, {"signal": signal, "distractor": ~signal},
+                             half_sigmas, n_samples, seed=seed)
+    index = min(range(len(half_sigmas)), key=lambda i: abs(half_sigmas[i] - half_sigma))
+    return {**curve, "signal_sensitivity": curve["signal"][index],
+            "distractor_sensitivity": curve["distractor"][index], "n_points": n_points}
+
+
+class DistractorReference(Reference):
+    """Ground truth of one ``fmnist_distractor`` run (see the module docstring)."""
+
+    def __init__(self, splits, fitted, spec: "FashionMnistDistractorSpec", seed: int) -> None:
+        self.splits, self.fitted, self.spec = splits, fitted, spec
+        self.half = splits.x_test.shape[0] // 2
+        self.glyph = ring_glyph() if spec.distractor == "glyph" else None
+        self.seed = seed
+        self._eval = None  # (x, top) of the last eval_points draw, for eval_extras
+
+    def _draw(self, x, y, offset, pool, n, generator, what):
+        idx = offset + subset(n, pool, generator, what)
+        top = torch.rand(n, generator=generator) < 0.5
+        if self.glyph is None:
+            dis = x[offset + torch.randint(pool, (n,), generator=generator)]
+        else:
+            dis = self.glyph.expand(n, *self.glyph.shape)
+        return compose(x[idx], dis, top), y[idx], top
+
+    def training_data(self, n, *, generator):
+        s = self.splits
+        x, y, _ = self._draw(s.x_train, s.y_train, 0, s.x_train.shape[0], n, generator, "n_train")
+        return x, y
+
+    def eval_points(self, n, *, generator):
+        s = self.splits
+        x, y, top = self._draw(s.x_test, s.y_test, 0, self.half, n, generator, "eval n_points")
+        self._eval = (x, top)
+        return x, y
+
+    def accuracy_points(self, n, *, generator):
+        s = self.splits
+        x, y, _ = self._draw(s.x_test, s.y_test, self.half, s.x_test.shape[0] - self.half, n, generator,
+                             "eval n_accuracy")
+        return x, y
+
+    def _is_glyph(self, halves: torch.Tensor) -> torch.Tensor:
+        """``[n, 1, 28, 28]`` -> ``[n]`` bool: the half is the fixed glyph."""
+        if self.glyph is None:
+            return torch.zeros(halves.shape[0], dtype=torch.bool)
+        return (halves == self.glyph).flatten(1).all(-1)
+
+    def tangent_basis(self, x):
+        n, ae = x.shape[0], self.fitted.autoencoder
+        top, bottom = x[:, :, :_SIDE], x[:, :, _SIDE:]
+        k = ae.latent_dim
+        parts = []
+        for i, half in enumerate((top, bottom)):
+            b = ae.tangent_basis(half).detach()  # [n, 784, k]
+            block = torch.zeros(n, 2 * _HALF, k, dtype=b.dtype)
+            block[:, i * _HALF:(i + 1) * _HALF] = b
+            parts.append(block)
+        if self.glyph is None:
+            return torch.cat(parts, -1)
+        # The glyph half adds no directions: keep the signal half's block.
+        glyph_top = self._is_glyph(top)
+        return torch.where(glyph_top[:, None, None], parts[1], parts[0])
+
+    def reference_gradients(self, x, y):
+        score = self.fitted.score
+        with torch.no_grad():
+            halves = [x[:, :, :_SIDE], x[:, :, _SIDE:]]
+            parts = [score.score(h, self.spec.score_sigma).detach() * (~self._is_glyph(h))[:, None]
+                     for h in halves]
+        return torch.cat(parts, -1), None
+
+    def eval_extras(self, x, y, *, device="cpu", dtype=torch.float32):
+        if self._eval is None or self._eval[0] is not x:
+            raise ValueError("eval_extras needs the points of the last eval_points call")
+        top = self._eval[1]
+        rows = torch.arange(2 * _HALF)
+        upper = (rows < _HALF)[None, :]
+        signal = torch.where(top[:, None], upper, ~upper)
+        sigmas = self.spec.half_sigmas
+        index = min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - self.spec.half_sigma))
+        return {"image_shape": tuple(x.shape[1:]),
+                "halves": {"signal": signal.to(device), "distractor": (~signal).to(device)},
+                "half_sigmas": sigmas, "half_sigma_index": index, "gallery_images": GALLERY_IMAGES,
+                "curves": {"half_curve": half_curve, "gallery": gallery_curve}}
+
+    def fit_report(self):
+        spec = self.spec
+        exact = exact_masked_check(spec.half_sigmas, spec.half_sigma, n_points=EXACT_POINTS,
+                                   n_samples=EXACT_SAMPLES, seed=self.seed)
+        return {**self.fitted.quality, "score_sigma": spec.score_sigma, "distractor": spec.distractor,
+                "half_sigma": spec.half_sigma, "exact_masked_bayes": exact}
+
+
+@register_kind
+@dataclass(frozen=True)
+class FashionMnistDistractorSpec(FashionMnistSpec):
+    """Two-half 56x28 images (module docstring); the ``fmnist`` fit fields, plus
+    ``distractor`` (``"fmnist"`` or ``"glyph"``), the documented noise std
+    ``half_sigma`` of the half sensitivities and their curve ``half_sigmas``."""
+
+    kind = "fmnist_distractor"
+
+    distractor: str = "fmnist"
+    half_sigma: float = 0.3
+    half_sigmas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+    def __post_init__(self) -> None:
+        if self.distractor not in DISTRACTORS:
+            raise ValueError(f"distractor must be one of {DISTRACTORS}, got {self.distractor!r}")
+        object.__setattr__(self, "half_sigmas", tuple(float(s) for s in self.half_sigmas))
+        if not any(abs(s - self.half_sigma) <= 1e-12 * max(1.0, s) for s in self.half_sigmas):
+            raise ValueError(f"half_sigmas {self.half_sigmas} must contain half_sigma={self.half_sigma}")
+
+    def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
+        splits = load_splits(self.data_dir)
+        train = fit_images(splits, self.n_fit, seed)
+        fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag="fmnist",
+                             cache_dir=cache_dir)
+        return DistractorReference(splits, fitted, self, seed)
+
+    def model_inputs(self):
+        return {"in_channels": 1, "n_classes": 10, "image_size": 2 * _SIDE, "image_width": _SIDE}

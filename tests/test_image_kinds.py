@@ -1,0 +1,205 @@
+"""Image kinds fmnist and fmnist_distractor: tiny runs end to end on IDX files written
+here (and on the installed Fashion-MNIST, skipped without it), their geometry against
+exact answers, the fits cached once per run and reused on resume, and the exact
+MaskedImageSignalDistractor check (distractor sensitivity exactly zero)."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from manifold_lab.datasets.mnist import FASHION_MNIST_DEBIAN_DIR
+from manifold_lab.experiments import EvalSpec, TrainSpec, get_preset, run_experiment
+from manifold_lab.experiments.kinds import FashionMnistDistractorSpec, FashionMnistSpec, data_spec_from_dict
+from manifold_lab.experiments.kinds._fitted_images import CIFAR_RMS_NORM, PAPER_CIFAR_EPS, paper_eps
+from manifold_lab.experiments.kinds.fmnist_distractor import compose, exact_masked_check, ring_glyph
+from manifold_lab.experiments.metric_fields import half_sensitivity
+from manifold_lab.experiments.presets import preset_to_dict
+from manifold_lab.experiments.reports import to_jsonable
+from manifold_lab.experiments.sweep import REFERENCE_DIR
+from test_datasets_readers import write_idx_set
+
+_FITS = dict(n_fit=48, latent_dim=4, ae_epochs=1, ae_width=8, denoiser_epochs=1, denoiser_width=8,
+             n_directions=2)
+_TRAIN = TrainSpec(n_train=32, epochs=1, lr=1e-3, batch_size=16)
+_EVAL = EvalSpec(n_points=6, n_accuracy=8, sigma=0.1, sigmas=(0.03, 0.1), n_samples=2,
+                 theorem_sigmas=(0.01, 0.1), theorem_points=2, theorem_samples=4)
+
+
+@pytest.fixture(scope="module")
+def idx_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fmnist_idx")
+    write_idx_set(folder, n_train=64, n_test=24)
+    return str(folder)
+
+
+def tiny(name: str, data_dir: str):
+    preset = get_preset(name, quick=True)
+    cls = FashionMnistSpec if name == "fmnist" else FashionMnistDistractorSpec
+    return dataclasses.replace(
+        preset, data=cls(data_dir=data_dir, **_FITS), train=_TRAIN, eval=_EVAL, n_seeds=1,
+        sweep=tuple((n, v[:1], o) for n, v, o in preset.sweep))
+
+
+@pytest.mark.parametrize("name,fields", [
+    ("fmnist", ("score_ssim", "paper_on", "paper_off")),
+    ("fmnist_distractor", ("signal_sensitivity", "distractor_sensitivity")),
+])
+def test_tiny_image_run_end_to_end_and_resume(tmp_path, idx_dir, name, fields):
+    preset = tiny(name, idx_dir)
+    out = tmp_path / "run"
+    results = run_experiment(preset, out, jobs=1, progress=False, figures=True)
+    assert results["config"]["reference"] == "unregularised"
+    assert results["bayes_optimal"] is None
+    common = ("regularizer", "strength", "seed", "accuracy", "on_robustness", "off_robustness",
+              "tangent_fraction", "score_cosine", "regime")
+    assert {r["regularizer"] for r in results["models"]} == {"none", *preset.regularizers}
+    for row in results["models"]:
+        for key in (*common, *fields):
+            assert key in row, key
+        assert "gallery" not in row  # kept in gallery.json, not results.json
+        assert row["regime"] in ("weak", "bayes_aligned", "excessive")
+    fits = sorted((out / REFERENCE_DIR).glob("fits-*.json"))
+    assert len(fits) == 1 and results["reference_fits"]["fit_images"] == _FITS["n_fit"]
+    for png in ("fig_gallery.png", *(["fig_distractor.png"] if name == "fmnist_distractor" else [])):
+        assert (out / png).stat().st_size > 0
+    gallery = json.loads((out / "gallery.json").read_text())
+    assert set(gallery) == {r["id"] for r in results["models"]}
+    # The config round-trips to the same kind spec.
+    assert data_spec_from_dict(preset_to_dict(preset)["data"]) == preset.data
+    # Resume with every model finished: the fits are loaded, not refitted; same numbers.
+    stamp = {p.name: p.stat().st_mtime_ns for p in (out / REFERENCE_DIR).iterdir()}
+    again = run_experiment(preset, out, jobs=1, progress=False, figures=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / REFERENCE_DIR).iterdir()} == stamp
+    assert to_jsonable(again["models"]) == to_jsonable(results["models"])  # NaN -> None
+
+
+def test_resumed_models_use_the_cached_fits(tmp_path, idx_dir):
+    """A model recomputed after an interruption sees the same fitted ground truth."""
+    preset = tiny("fmnist", idx_dir)
+    out = tmp_path / "run"
+    first = run_experiment(preset, out, jobs=1, progress=False, figures=False)
+    victim = next(r["id"] for r in first["models"] if r["regularizer"] != "none")
+    (out / "models" / f"{victim}.json").unlink()
+    second = run_experiment(preset, out, jobs=1, progress=False, figures=False)
+    before = next(r for r in first["models"] if r["id"] == victim)
+    after = next(r for r in second["models"] if r["id"] == victim)
+    for key in ("score_cosine", "tangent_fraction", "on_robustness", "paper_off"):
+        assert after[key] == before[key]
+
+
+def test_compose_places_the_halves():
+    sig = torch.full((3, 1, 28, 28), 1.0)
+    dis = torch.full((3, 1, 28, 28), 2.0)
+    top = torch.tensor([True, False, True])
+    x = compose(sig, dis, top)
+    assert x.shape == (3, 1, 56, 28)
+    assert torch.equal(x[:, 0, :28, 0], torch.tensor([[1.0] * 28, [2.0] * 28, [1.0] * 28]))
+    assert torch.equal(x[:, 0, 28:, 0], torch.tensor([[2.0] * 28, [1.0] * 28, [2.0] * 28]))
+
+
+@pytest.mark.parametrize("distractor", ["fmnist", "glyph"])
+def test_distractor_basis_is_the_direct_sum_of_the_halves(idx_dir, distractor):
+    spec = FashionMnistDistractorSpec(data_dir=idx_dir, distractor=distractor, **_FITS)
+    ref = spec.build(0)
+    x, y = ref.eval_points(5, generator=torch.Generator().manual_seed(1))
+    basis = ref.tangent_basis(x).double()
+    k = _FITS["latent_dim"]
+    assert basis.shape == (5, 56 * 28, 2 * k if distractor == "fmnist" else k)
+    eye = torch.eye(basis.shape[-1], dtype=torch.float64)
+    assert torch.allclose(basis.mT @ basis, eye.expand_as(basis.mT @ basis), atol=1e-5)
+    top_rows = basis[:, :784]
+    ae = ref.fitted.autoencoder
+    if distractor == "fmnist":
+        # Columns 0..k-1 live on the top half and equal the autoencoder basis of the top image.
+        assert torch.equal(basis[:, 784:, :k], torch.zeros_like(basis[:, 784:, :k]))
+        assert torch.allclose(top_rows[..., :k], ae.tangent_basis(x[:, :, :28]).double(), atol=1e-6)
+    else:
+        extras = ref.eval_extras(x, y)
+        signal_top = extras["halves"]["signal"][:, 0]
+        for i in range(5):
+            off = basis[i, 784:] if signal_top[i] else basis[i, :784]
+            assert torch.equal(off, torch.zeros_like(off))  # nothing on the glyph half
+        score, _ = ref.reference_gradients(x, y)
+        glyph_half = torch.where(signal_top[:, None], score[:, 784:], score[:, :784])
+        assert torch.equal(glyph_half, torch.zeros_like(glyph_half))
+        glyph_rows = torch.where(signal_top[:, None, None, None], x[:, :, 28:], x[:, :, :28])
+        assert torch.equal(glyph_rows, ring_glyph().expand_as(glyph_rows))
+
+
+def test_half_sensitivity_of_a_top_reader():
+    """A model that reads only the top half: noise on the bottom half changes nothing,
+    noise on the top half does (and more at larger sigma)."""
+    w = torch.randn(56 * 28, 3, generator=torch.Generator().manual_seed(0))
+    w[784:] = 0
+
+    def model(x):
+        return x.reshape(x.shape[0], -1) @ w
+
+    x = torch.rand(4, 1, 56, 28, generator=torch.Generator().manual_seed(1))
+    top = (torch.arange(56 * 28) < 784)[None].expand(4, -1)
+    out = half_sensitivity(model, x, {"signal": top, "distractor": ~top}, (0.01, 0.1), 3, seed=0)
+    assert out["distractor"] == [0.0, 0.0]
+    assert 0 < out["signal"][0] < out["signal"][1]
+
+
+def test_exact_masked_bayes_model_ignores_the_distractor():
+    check = exact_masked_check((0.1, 1.0), 1.0, n_points=16, n_samples=2, seed=0)
+    assert check["distractor"] == [0.0, 0.0] and check["distractor_sensitivity"] == 0.0
+    assert check["signal_sensitivity"] > 0
+
+
+def test_paper_eps_scale_with_the_image_norm():
+    images = torch.full((10, 1, 28, 28), 0.5)
+    rms = (784 * 0.25) ** 0.5
+    expected = [e * rms / CIFAR_RMS_NORM for e in PAPER_CIFAR_EPS]
+    assert paper_eps(images) == pytest.approx(expected, rel=5e-3)  # 3 significant digits
+    assert CIFAR_RMS_NORM == pytest.approx(29.71, abs=0.01)
+
+
+def test_bad_image_spec_inputs(idx_dir):
+    with pytest.raises(ValueError, match="distractor must be one of"):
+        FashionMnistDistractorSpec(distractor="mnist")
+    with pytest.raises(ValueError, match="must contain half_sigma"):
+        FashionMnistDistractorSpec(half_sigma=0.5)
+    with pytest.raises(ValueError, match="n_fit: asked for 1000 images but only 64"):
+        FashionMnistSpec(data_dir=idx_dir, **{**_FITS, "n_fit": 1000}).build(0)
+
+
+@pytest.mark.skipif(not (FASHION_MNIST_DEBIAN_DIR / "train-images-idx3-ubyte.gz").exists(),
+                    reason="dataset-fashion-mnist is not installed")
+def test_real_fashion_mnist_reference():
+    ref = FashionMnistSpec(**{**_FITS, "n_fit": 64}).build(0)
+    x, y = ref.eval_points(3, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 1, 28, 28) and ref.tangent_basis(x).shape == (3, 784, _FITS["latent_dim"])
+    # Image RMS norm of Fashion-MNIST is about 12.7: the documented step is near 1.1.
+    assert 0.9 < ref.eps[1] < 1.4
+
+
+def test_distractor_claim_compares_with_the_standard_model():
+    from manifold_lab.experiments.claims import check_claims
+
+    def group(strength, sig, dis, regime="bayes_aligned"):
+        return {"regularizer": "pgd_l2", "strength": strength, "regime": regime, "off_on_ratio": 1.0,
+                "score_cosine": 0.1, "signal_sensitivity": sig, "distractor_sensitivity": dis}
+
+    unreg = {**group(0.0, 1.0, 1.0), "regularizer": "none"}
+    claims = check_claims([group(0.1, 3.0, 1.0), group(1.0, 0.5, 1.0)], unreg)["pgd_l2"]
+    assert claims["distractor_ratio"] == [3.0, 0.5] and claims["distractor_ratio_standard"] == 1.0
+    assert claims["distractor_ratio_above_standard_any"] and not claims["distractor_ratio_above_standard_all"]
+    plain = check_claims([{k: v for k, v in group(0.1, 1, 1).items() if "sensitivity" not in k}],
+                         {k: v for k, v in unreg.items() if "sensitivity" not in k})["pgd_l2"]
+    assert "distractor_ratio" not in plain  # other kinds' claims are unchanged
+
+
+def test_cli_data_dir_reaches_the_kind(capsys, tmp_path, idx_dir):
+    """--data-dir replaces the kind's folder: the 64 written images are too few for the
+    quick preset's 2,000-image fits, a one-line error before anything is fitted."""
+    from manifold_lab.run import main
+
+    code = main(["fmnist", "--quick", "--data-dir", idx_dir, "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1
+    assert "n_fit: asked for 2000 images but only 64 are available" in err
+    assert not (tmp_path / "run" / REFERENCE_DIR).exists() or not any((tmp_path / "run" / REFERENCE_DIR).iterdir())
