@@ -12,7 +12,7 @@ its 3×3 conv), so torchvision-style checkpoints — torchvision's own, MadryLab
     avgpool (global), fc
 
 Inputs ``[n, 3, h, w]`` at any size (224 px for ImageNet), as the checkpoint
-expects them (see ``manifold_lab.training.external`` for input normalisation).
+expects them (see ``manifold_lab.training.user_checkpoint`` for input normalisation).
 """
 
 from __future__ import annotations
