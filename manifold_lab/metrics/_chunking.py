@@ -5,8 +5,10 @@ example at a few dozen to a few hundred rows per call (activations stay in
 cache) while a tiny MLP wants thousands (per-call overhead), and on a GPU larger
 is better until memory runs out. So by default the sweep *measures*: its own
 calls (real work, nothing is spent on probing) start at ``MIN_TUNED_ROWS`` rows
-and double while the time per row falls by at least ``1 − GAIN``; then the
-fastest size is kept for the rest of the sweep. The memory bound
+and double while the time per row falls by at least ``1 − GAIN``, each size timed
+``TRIALS`` times (the minimum counts, so a first call's one-off setup or a burst
+of load from other processes does not decide); then the fastest size is kept
+for the rest of the sweep. The memory bound
 (``DEFAULT_CHUNK_ELEMENTS`` input numbers per call) caps the search.
 
 Results do not depend on the sizes chosen, to the last bit: every row's output
@@ -39,6 +41,8 @@ MIN_TUNED_ROWS = 64
 ALIGN_ROWS = 16
 #: A doubled call size is kept only if its time per row is below ``GAIN ×`` the best so far.
 GAIN = 0.95
+#: Calls timed per candidate size (the minimum is compared).
+TRIALS = 2
 
 
 def default_chunk_size(ambient_dim: int) -> int:
@@ -73,6 +77,7 @@ class ChunkPlan:
         self.tuning = tuned and start < self.max_groups
         self.groups = start if self.tuning else self.max_groups
         self._best = (math.inf, self.groups)
+        self._trials: list[float] = []
         self._cuda = torch.device(device).type == "cuda"
         self._t0 = 0.0
         #: Groups of every call, in order (for benchmarks and tests).
@@ -94,7 +99,10 @@ class ChunkPlan:
             return  # remainders are not a fair measurement of the size under test
         if self._cuda:
             torch.cuda.synchronize()
-        per_group = (time.perf_counter() - self._t0) / groups
+        self._trials.append((time.perf_counter() - self._t0) / groups)
+        if len(self._trials) < TRIALS:
+            return
+        per_group, self._trials = min(self._trials), []
         if per_group < GAIN * self._best[0]:
             self._best = (per_group, groups)
             if groups < self.max_groups:
