@@ -10,10 +10,14 @@ Two comparisons, each measured side by side in one run (ratios, not absolute tim
    speed-up is bounded by (batch-1 call cost) / (batched cost per example), so
    it is largest for cheap models; the batched run's own floor (bare forward
    passes of the same batches) is printed too.
-2. **Small CNN on 28×28 inputs** — total time of ``manifold_robustness``
+2. **SmallCNN on 28×28 inputs** (16 points × 32 draws × 4 σ) and **3. the CIFAR
+   ResNet-18** (4 points × 8 draws × 4 σ) — total time of ``manifold_robustness``
    against the *physical floor*: the bare model forward passes over the same
-   number of inputs with exactly the batch sizes it used (recorded), on a
-   pre-allocated input. Target: ≤ 1.3×.
+   number of inputs on a pre-allocated input, at the fastest fixed batch size
+   (and, for reference, with exactly the batch sizes the sweep used). Both the
+   default (call size tuned from measured throughput) and the fixed plan of
+   ``DEFAULT_CHUNK_ELEMENTS // D`` rows per call ("before") are timed in the
+   same run. Target: ≤ 1.3× the best floor.
 
 Run: ``python benchmarks/bench_robustness.py`` (``--quick`` for a smoke run).
 Timings are the minimum over ``--repeats`` runs. On a machine shared with other
@@ -31,7 +35,9 @@ import torch
 from torch import nn
 
 from manifold_lab.metrics import manifold_robustness, scalar_fn
+from manifold_lab.metrics._chunking import default_chunk_size
 from manifold_lab.metrics.robustness import robustness_values
+from manifold_lab.models import ResNet18, SmallCNN
 
 #: Issue 4's targets: batched vs naive speed-up, and total time vs the forward-pass floor.
 SPEEDUP_TARGET = 20.0
@@ -40,7 +46,7 @@ FLOOR_RATIO_TARGET = 1.3
 #: two-sided 4σ excursion has probability 6e-5 each).
 AGREEMENT_Z = 4.0
 
-__all__ = ["make_mlp", "make_cnn", "naive_robustness", "bench_mlp", "bench_cnn"]
+__all__ = ["make_mlp", "naive_robustness", "bench_mlp", "bench_model", "bench_cnn", "bench_resnet"]
 
 
 def make_mlp(d: int = 64, width: int = 64, n_classes: int = 10, seed: int = 0) -> nn.Module:
@@ -48,16 +54,6 @@ def make_mlp(d: int = 64, width: int = 64, n_classes: int = 10, seed: int = 0) -
     torch.manual_seed(seed)  # benchmark script, not library code: default init
     return nn.Sequential(
         nn.Linear(d, width), nn.Softplus(), nn.Linear(width, width), nn.Softplus(), nn.Linear(width, n_classes)
-    ).eval()
-
-
-def make_cnn(n_classes: int = 10, seed: int = 0) -> nn.Module:
-    """A tiny CNN for ``[n, 1, 28, 28]`` inputs (float32, eval mode)."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.Softplus(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.Softplus(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 7 * 7, n_classes),
     ).eval()
 
 
@@ -169,36 +165,91 @@ class _Recorder:
         return self.f(x, index=index)
 
 
-def bench_cnn(n_points=64, k=16, n_samples=32, sigmas=(0.03, 0.1, 0.3, 1.0), repeats=3, seed=0, chunk_size=None) -> dict:
-    """``manifold_robustness`` on a tiny CNN vs the bare forward passes it needs."""
+#: Batch sizes tried for the best-throughput floor (bare forward passes, same count).
+FLOOR_BATCHES = (16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+def _best_floor(model, count, shape, repeats):
+    """Min time of ``count`` bare forward passes at the fastest fixed batch size in ``FLOOR_BATCHES``."""
+    best = (math.inf, None)
+    for b in FLOOR_BATCHES:
+        if b > count:
+            break
+        sizes = [b] * (count // b) + ([count % b] if count % b else [])
+        best = min(best, (_floor_time(model, sizes, shape, repeats), b))
+    return best
+
+
+def bench_model(model, shape, n_points=16, k=16, n_samples=32, sigmas=(0.03, 0.1, 0.3, 1.0), repeats=3, seed=0,
+                chunk_size=None) -> dict:
+    """``manifold_robustness`` vs the bare forward passes it needs, for a tuned and a fixed-size plan.
+
+    ``chunk_size=None`` is the library default (tuned from throughput); the
+    fixed plan of issue 4 (``DEFAULT_CHUNK_ELEMENTS // D`` rows per call) is
+    timed alongside as "before". Two floors: the same batch sizes the sweep
+    used, and the best fixed batch size for the same number of evaluations.
+    """
     g = torch.Generator().manual_seed(seed)
-    model = make_cnn(seed=seed)
-    x = torch.rand(n_points, 1, 28, 28, generator=g)
+    model = model.eval()
+    x = torch.rand(n_points, *shape, generator=g)
     y = torch.randint(0, 10, (n_points,), generator=g)
-    B = random_bases(n_points, 28 * 28, k, g)
+    D = math.prod(shape)
+    B = random_bases(n_points, D, k, g)
     f = scalar_fn(model, y, target="log_softmax")
+    fixed = default_chunk_size(D) if chunk_size is None else chunk_size
+
+    def total(chunk):
+        return manifold_robustness(f, x, B, sigmas, n_samples=n_samples,
+                                   generator=torch.Generator().manual_seed(1), chunk_size=chunk)
+
     rec = _Recorder(f)
     manifold_robustness(rec, x, B, sigmas, n_samples=n_samples, generator=torch.Generator().manual_seed(1),
                         chunk_size=chunk_size)  # warm-up, records the batch sizes
     sizes = rec.sizes
-
-    def total():
-        return manifold_robustness(f, x, B, sigmas, n_samples=n_samples,
-                                   generator=torch.Generator().manual_seed(1), chunk_size=chunk_size)
-
-    # Interleave the two so that load from other processes hits both alike.
-    t_total, t_floor = math.inf, math.inf
+    # Interleave everything so that load from other processes hits all alike.
+    t_tuned, t_fixed, t_same = math.inf, math.inf, math.inf
     for _ in range(repeats):
-        t_floor = min(t_floor, _floor_time(model, sizes, x.shape[1:], 1))
-        t_total = min(t_total, _timed(total, 1)[0])
+        t_same = min(t_same, _floor_time(model, sizes, x.shape[1:], 1))
+        t_tuned = min(t_tuned, _timed(lambda: total(chunk_size), 1)[0])
+        t_fixed = min(t_fixed, _timed(lambda: total(fixed), 1)[0])
+    t_best, best_batch = _best_floor(model, sum(sizes), x.shape[1:], repeats)
+    t_best = min(t_best, t_same)
     return {
         "evals": sum(sizes),
         "calls": len(sizes),
         "batch_sizes": sorted(set(sizes)),
-        "t_total_s": t_total,
-        "t_floor_s": t_floor,
-        "overhead_ratio": t_total / t_floor,
+        "t_total_s": t_tuned,
+        "t_fixed_s": t_fixed,
+        "t_floor_s": t_same,
+        "t_best_floor_s": t_best,
+        "best_batch": best_batch,
+        "overhead_ratio": t_tuned / t_same,
+        "ratio_vs_best": t_tuned / t_best,
+        "fixed_ratio_vs_best": t_fixed / t_best,
     }
+
+
+def bench_cnn(n_points=16, k=16, n_samples=32, sigmas=(0.03, 0.1, 0.3, 1.0), repeats=3, seed=0, chunk_size=None) -> dict:
+    """:func:`bench_model` on the library's ``SmallCNN`` (28×28, one channel)."""
+    return bench_model(SmallCNN(1, 10, 28, seed=seed), (1, 28, 28), n_points, k, n_samples, sigmas, repeats, seed,
+                       chunk_size)
+
+
+def bench_resnet(n_points=4, k=16, n_samples=8, sigmas=(0.03, 0.1, 0.3, 1.0), repeats=3, seed=0, chunk_size=None,
+                 width=64) -> dict:
+    """:func:`bench_model` on the library's CIFAR ``ResNet18`` (32×32, three channels)."""
+    return bench_model(ResNet18(3, 10, width=width, seed=seed), (3, 32, 32), n_points, k, n_samples, sigmas,
+                       repeats, seed, chunk_size)
+
+
+def _print_model(label, r):
+    print(f"\n{label}: {r['evals']} forward evaluations in {r['calls']} calls (batch sizes {r['batch_sizes']})")
+    print(f"    manifold_robustness (tuned) {r['t_total_s']:.3f} s | fixed plan (DEFAULT_CHUNK_ELEMENTS // D) "
+          f"{r['t_fixed_s']:.3f} s")
+    print(f"    bare forward passes: same batches {r['t_floor_s']:.3f} s, best fixed batch ({r['best_batch']}) "
+          f"{r['t_best_floor_s']:.3f} s")
+    print(f"    ratio vs best floor: tuned {r['ratio_vs_best']:.2f}, fixed {r['fixed_ratio_vs_best']:.2f}"
+          f" | tuned vs same batches {r['overhead_ratio']:.2f} (target <= 1.3)")
 
 
 def main(argv=None) -> None:
@@ -212,9 +263,11 @@ def main(argv=None) -> None:
     if args.quick:
         mlps = [bench_mlp(n_points=4, n_samples=4, width=w, repeats=1) for w in (64, 256)]
         cnn = bench_cnn(n_points=4, n_samples=4, repeats=1)
+        resnet = bench_resnet(n_points=1, n_samples=2, repeats=1, width=8)
     else:
         mlps = [bench_mlp(width=w, repeats=args.repeats) for w in (64, 256)]
         cnn = bench_cnn(repeats=args.repeats)
+        resnet = bench_resnet(repeats=args.repeats)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     for mlp in mlps:
         print(f"\n[1] MLP on R^64, softplus 2x{mlp['width']}: {mlp['evals']} perturbed evaluations")
@@ -227,15 +280,13 @@ def main(argv=None) -> None:
             print(f"    {s:<8.3g}  {mlp['fast_on'][i]:.4e}  {mlp['naive_on'][i]:.4e}  "
                   f"{mlp['fast_off'][i]:.4e}  {mlp['naive_off'][i]:.4e}")
         print(f"    max |z| of fast - naive (Monte-Carlo standard errors): {mlp['max_abs_z']:.2f}")
-    print(f"\n[2] Small CNN on 28x28: {cnn['evals']} forward evaluations in {cnn['calls']} calls "
-          f"(batch sizes {cnn['batch_sizes']})")
-    print(f"    manifold_robustness {cnn['t_total_s']:.3f} s | bare forward passes {cnn['t_floor_s']:.3f} s"
-          f" | ratio {cnn['overhead_ratio']:.3f} (target <= 1.3)")
+    _print_model("[2] SmallCNN on 28x28 (16 points x 32 draws x 4 sigmas)", cnn)
+    _print_model("[3] ResNet-18 (CIFAR) on 32x32 (4 points x 8 draws x 4 sigmas)", resnet)
     if args.quick:
         return
     ok = (
         all(m["speedup"] >= SPEEDUP_TARGET and m["max_abs_z"] <= AGREEMENT_Z for m in mlps)
-        and cnn["overhead_ratio"] <= FLOOR_RATIO_TARGET
+        and all(r["ratio_vs_best"] <= FLOOR_RATIO_TARGET for r in (cnn, resnet))
     )
     print(f"\ntargets met: {'yes' if ok else 'NO'}")
     if not ok:

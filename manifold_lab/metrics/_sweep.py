@@ -9,12 +9,14 @@ numbers: the estimates at different scales share their noise, so curves over
 
 Evaluation order and memory: the (direction, point, draw) triples are called
 *groups*; a forward call takes whole groups × all scales, i.e. at most
-``chunk_size`` rows rounded to a multiple of ``len(scales)``. Points are
-processed in blocks so that one block's draws fill about one call; the noise
-of a block (``2·b·M·D`` numbers) is no larger than one call's inputs, except
-that a block holds at least one point (``2·M·D`` numbers for ``M`` draws).
-Draws are generated point by point, so the numbers do not depend on
-``chunk_size``.
+``chunk_size`` rows rounded to a multiple of ``len(scales)`` — by default the
+size is tuned from the measured throughput of the sweep's own calls, under the
+memory cap ``DEFAULT_CHUNK_ELEMENTS // D`` rows (:mod:`._chunking`). Points are
+processed in blocks so that one block's draws fill about one call of the cap;
+the noise of a block (``2·b·M·D`` numbers) is no larger than one call's inputs,
+except that a block holds at least one point (``2·M·D`` numbers for ``M``
+draws). Draws are generated point by point, so the numbers do not depend on
+the chunking.
 """
 
 from __future__ import annotations
@@ -26,18 +28,10 @@ from typing import Callable
 import torch
 
 from manifold_lab.metrics._checks import working_dtype
+from manifold_lab.metrics._chunking import DEFAULT_CHUNK_ELEMENTS, ChunkPlan, default_chunk_size
 from manifold_lab.metrics.gradients import call_scalar
 
 __all__ = ["DEFAULT_CHUNK_ELEMENTS", "default_chunk_size", "perturbation_sweep", "summarise", "RobustnessResult"]
-
-#: Default bound on the number of input elements in one forward call
-#: (2**20 ≈ 1M: 4 MB of float32 inputs; activations scale with it).
-DEFAULT_CHUNK_ELEMENTS = 2**20
-
-
-def default_chunk_size(ambient_dim: int) -> int:
-    """Rows per forward call such that one call holds ``DEFAULT_CHUNK_ELEMENTS`` input numbers."""
-    return max(1, DEFAULT_CHUNK_ELEMENTS // max(1, ambient_dim))
 
 
 def perturbation_sweep(
@@ -50,7 +44,7 @@ def perturbation_sweep(
     *,
     n_draws: int,
     generator: torch.Generator | None,
-    chunk_size: int,
+    chunk_size: int | None,
     unit: bool,
     antithetic: bool = False,
     probe: torch.Tensor | None = None,
@@ -72,6 +66,9 @@ def perturbation_sweep(
         ``distance(out_pert [m, ...], out_clean [m, ...]) -> [m]``.
     n_draws : int
         ``M`` draws per point (even if ``antithetic``).
+    chunk_size : int or None
+        Rows per forward call (fixed); None tunes it from measured throughput
+        under the memory cap (:class:`._chunking.ChunkPlan`).
     unit : bool
         Normalise the tangent and normal parts to unit length (paper variant)
         instead of keeping the projected Gaussian (Definition 1).
@@ -91,8 +88,12 @@ def perturbation_sweep(
     M = n_draws
     dtype, device = flat.dtype, flat.device
     shared = basis.ndim == 2
-    group_rows = max(1, chunk_size // S)  # groups per forward call
+    tuned = chunk_size is None
+    if tuned:
+        chunk_size = default_chunk_size(D)
+    group_rows = max(1, chunk_size // S)  # groups per forward call (the cap when tuned)
     block = max(1, group_rows // (2 * M))  # points per block
+    plan = ChunkPlan(S, group_rows, tuned=tuned, device=device)
     point_idx = torch.arange(n, device=device)
 
     # Clean outputs, chunked like everything else.
@@ -126,18 +127,23 @@ def perturbation_sweep(
             lin[:, i0:i1] = (dirs * probe[i0:i1].unsqueeze(1)).sum(-1)
         dirs = dirs.reshape(2 * b * M, D)
         vals = torch.empty(2 * b * M, S, dtype=value_dtype, device=device)
-        for g0 in range(0, 2 * b * M, group_rows):
-            g1 = min(2 * b * M, g0 + group_rows)
-            pts = i0 + (torch.arange(g0, g1, device=device) // M) % b
-            # x_i + s·v for every scale in one fused pass: [G, S, D].
-            inputs = torch.addcmul(flat[pts].unsqueeze(1), scales.view(1, S, 1), dirs[g0:g1].unsqueeze(1))
-            rows = pts.repeat_interleave(S)
-            out = call_scalar(fn, inputs.reshape(-1, *x.shape[1:]), rows)
-            if out.shape[0] != rows.shape[0]:
-                raise ValueError(
-                    f"the model must return one output row per input, got {out.shape[0]} rows for {rows.shape[0]}"
-                )
-            vals[g0:g1] = distance(out, clean[rows]).view(g1 - g0, S).to(value_dtype)
+        for c0 in range(0, 2 * b * M, group_rows):  # the fixed plan's calls (memory cap)
+            c1 = min(2 * b * M, c0 + group_rows)
+            g1 = c0
+            while g1 < c1:  # tuned: split at multiples of ALIGN_ROWS rows
+                g0 = g1
+                g1 = g0 + plan.next_groups(c1 - g0)
+                pts = i0 + (torch.arange(g0, g1, device=device) // M) % b
+                # x_i + s·v for every scale in one fused pass: [G, S, D].
+                inputs = torch.addcmul(flat[pts].unsqueeze(1), scales.view(1, S, 1), dirs[g0:g1].unsqueeze(1))
+                rows = pts.repeat_interleave(S)
+                out = call_scalar(fn, inputs.reshape(-1, *x.shape[1:]), rows)
+                if out.shape[0] != rows.shape[0]:
+                    raise ValueError(
+                        f"the model must return one output row per input, got {out.shape[0]} rows for {rows.shape[0]}"
+                    )
+                vals[g0:g1] = distance(out, clean[rows]).view(g1 - g0, S).to(value_dtype)
+                plan.done(g1 - g0)
         values[:, i0:i1] = vals.view(2, b, M, S)
     return values, lin
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 
 from manifold_lab.metrics._checks import as_scales, check_basis, flatten_points
-from manifold_lab.metrics._sweep import RobustnessResult, default_chunk_size, perturbation_sweep
+from manifold_lab.metrics._sweep import RobustnessResult, perturbation_sweep
 from manifold_lab.metrics.gradients import eval_mode
 from manifold_lab.metrics.robustness import check_sweep_args
 
@@ -115,10 +115,9 @@ def directional_robustness(
     dist = _resolve_distance(distance)
     basis = basis.to(dtype=x.dtype, device=x.device)
     steps = as_scales("eps", eps, dtype=x.dtype, device=x.device)
-    chunk = chunk_size if chunk_size is not None else default_chunk_size(flat.shape[1])
     with torch.no_grad(), eval_mode(model_or_fn):
         values, _ = perturbation_sweep(
             model_or_fn, x.detach(), flat.detach(), basis.detach(), steps, dist,
-            n_draws=n_directions, generator=generator, chunk_size=chunk, unit=True,
+            n_draws=n_directions, generator=generator, chunk_size=chunk_size, unit=True,
         )
     return DirectionalRobustness._from_values(steps, values)

@@ -1,21 +1,55 @@
-"""Rebuild a model from its class name and ``config()`` (used by checkpoints)."""
+"""Rebuild a model from its class name and ``config()`` (used by checkpoints), and build named architectures.
+
+``ARCHITECTURES`` maps the names users pass for their own checkpoints (``--arch``)
+to constructors whose parameter names match the model zoo the weights come from:
+
+- ``resnet18`` — the in-project CIFAR ResNet-18 (:class:`ResNet18`, default arguments);
+- ``preact_resnet18``, ``wideresnet28_10`` — RobustBench's CIFAR architectures;
+- ``resnet18_imagenet``, ``resnet50`` — torchvision's ImageNet ResNets (also
+  MadryLab ``robustness`` and RobustBench's ImageNet ResNets).
+"""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from torch import nn
 
 from manifold_lab.models.autoencoder import ConvAutoencoder
 from manifold_lab.models.cnn import SmallCNN
 from manifold_lab.models.denoiser import NoiseConditionalDenoiser
+from manifold_lab.models.imagenet_resnet import ImageNetResNet, resnet18_imagenet, resnet50
 from manifold_lab.models.mlp import MLP
+from manifold_lab.models.preact_resnet import PreActResNet18
 from manifold_lab.models.resnet import ResNet18
+from manifold_lab.models.wide_resnet import WideResNet
 
-__all__ = ["MODEL_CLASSES", "build_model"]
+__all__ = ["MODEL_CLASSES", "build_model", "ARCHITECTURES", "build_architecture"]
 
 #: Classes that :func:`build_model` (and ``training.load_checkpoint``) can rebuild.
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLP": MLP, "SmallCNN": SmallCNN, "ResNet18": ResNet18,
                                              "ConvAutoencoder": ConvAutoencoder,
-                                             "NoiseConditionalDenoiser": NoiseConditionalDenoiser}
+                                             "NoiseConditionalDenoiser": NoiseConditionalDenoiser,
+                                             "PreActResNet18": PreActResNet18, "WideResNet": WideResNet,
+                                             "ImageNetResNet": ImageNetResNet}
+
+#: ``name -> (constructor(n_classes, seed=...), default number of classes)``.
+ARCHITECTURES: dict[str, tuple[Callable[..., nn.Module], int]] = {
+    "resnet18": (lambda n_classes, seed=0: ResNet18(3, n_classes, seed=seed), 10),
+    "preact_resnet18": (lambda n_classes, seed=0: PreActResNet18(3, n_classes, seed=seed), 10),
+    "wideresnet28_10": (lambda n_classes, seed=0: WideResNet(3, n_classes, depth=28, widen_factor=10,
+                                                             seed=seed), 10),
+    "resnet18_imagenet": (resnet18_imagenet, 1000),
+    "resnet50": (resnet50, 1000),
+}
+
+
+def build_architecture(name: str, n_classes: int | None = None, *, seed: int = 0) -> nn.Module:
+    """A randomly initialised ``ARCHITECTURES[name]`` (``n_classes`` defaults to its dataset's)."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
+    factory, default_classes = ARCHITECTURES[name]
+    return factory(default_classes if n_classes is None else n_classes, seed=seed)
 
 
 def build_model(name: str, config: dict) -> nn.Module:

@@ -6,7 +6,8 @@
   :class:`PGDAdversarial`, and :func:`make_objective` (name + one strength);
 - :class:`SmoothedClassifier` — Cohen et al.'s prediction and certified L2 radius;
 - :func:`train` — seeded, resumable mini-batch training; :func:`save_checkpoint`,
-  :func:`load_checkpoint`.
+  :func:`load_checkpoint`; :func:`load_user_checkpoint` — users' RobustBench / MadryLab /
+  plain checkpoints into a named architecture (``weights_only=True``).
 
 The paper's released-code defects (THEORY.md) are avoided by construction: every
 L2 ball is per example, attacks run in eval mode with frozen parameters, and the
@@ -34,6 +35,7 @@ from manifold_lab.training.objectives import (
 )
 from manifold_lab.training.smoothing import ABSTAIN, Certificate, SmoothedClassifier
 from manifold_lab.training.trainer import NonFiniteLossError, TrainResult, epoch_seed, train
+from manifold_lab.training.user_checkpoint import UserCheckpoint, load_user_checkpoint
 
 __all__ = [
     "pgd_l2",
@@ -44,4 +46,5 @@ __all__ = [
     "SmoothedClassifier", "Certificate", "ABSTAIN",
     "train", "TrainResult", "NonFiniteLossError", "epoch_seed",
     "save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError",
+    "load_user_checkpoint", "UserCheckpoint",
 ]

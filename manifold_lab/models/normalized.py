@@ -1,0 +1,46 @@
+"""A classifier behind a fixed per-channel input normalisation: ``model((x − mean) / std)``."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["Normalized"]
+
+
+class Normalized(nn.Module):
+    """``[n, c, h, w] in [0, 1] -> model((x − mean[c]) / std[c])``.
+
+    Lets a model trained on normalised inputs be measured, attacked and
+    differentiated in the [0, 1] pixel space every metric of the library uses
+    (gradients are then with respect to pixels, as the paper's).
+
+    Parameters
+    ----------
+    model : nn.Module
+    mean, std : sequence of float or Tensor, ``c`` entries each
+        Per-channel mean and standard deviation (``std > 0``), any shape that
+        holds ``c`` numbers (``[c]``, ``[c, 1, 1]``, ``[1, c, 1, 1]``).
+    """
+
+    def __init__(self, model: nn.Module, mean: Sequence[float] | torch.Tensor,
+                 std: Sequence[float] | torch.Tensor) -> None:
+        super().__init__()
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        std_t = torch.as_tensor(std, dtype=torch.float32).flatten()
+        if mean_t.shape != std_t.shape or mean_t.numel() == 0:
+            raise ValueError(f"mean and std need the same number (>= 1) of entries, got {mean_t.numel()} "
+                             f"and {std_t.numel()}")
+        if not bool(torch.isfinite(mean_t).all() and torch.isfinite(std_t).all()) or bool((std_t <= 0).any()):
+            raise ValueError(f"normalisation must be finite with std > 0, got mean {mean_t.tolist()}, "
+                             f"std {std_t.tolist()}")
+        self.model = model
+        self.register_buffer("mean", mean_t.view(1, -1, 1, 1))
+        self.register_buffer("std", std_t.view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.mean.shape[1]:
+            raise ValueError(f"Normalized expects x of shape [n, {self.mean.shape[1]}, h, w], got {list(x.shape)}")
+        return self.model((x - self.mean.to(x)) / self.std.to(x))
