@@ -33,7 +33,12 @@ def _quadrature_class_density(dist, x, j):
         m = c + r * f @ u
         return math.exp(kappa * mu @ u - np.sum((x - m) ** 2) / (2 * var) - shift)
 
-    val, _ = integrate.quad(integrand, 0, 2 * math.pi, epsabs=0, epsrel=1e-13, limit=500)
+    # For small sigma the integrand is a narrow peak at the angle of x's projection
+    # (width ~ sigma / r): integrate one period centred there, with the peak as a
+    # breakpoint, so the adaptive rule cannot step over it.
+    t0 = math.atan2(y[1], y[0])
+    val, _ = integrate.quad(integrand, t0 - math.pi, t0 + math.pi, points=[t0], epsabs=0,
+                            epsrel=1e-13, limit=500)
     log_i0 = math.log(special.ive(0, kappa)) + kappa
     return math.log(val) + shift - math.log(2 * math.pi) - log_i0 - 0.5 * d * math.log(2 * math.pi * var)
 
