@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, special, stats
+from scipy import integrate, optimize, special, stats
 
 from manifold_lab.data import VonMisesFisherMixture
 from manifold_lab.data._vmf import sample_vmf
@@ -23,22 +23,33 @@ def _quadrature_class_density(dist, x, j):
     c, f, r = dist.center.numpy(), dist.frame.numpy(), dist.radius
     mu, kappa, var = dist.mean_directions[j].numpy(), dist.concentration, dist.noise_std**2
     d = dist.ambient_dim
-    # Work relative to the largest exponent so the integrand is O(1).
-    w = x - c
-    y = f.T @ w
-    shift = -(w @ w + r * r - 2 * r * np.linalg.norm(y)) / (2 * var) + kappa
 
-    def integrand(t):
-        u = np.array([math.cos(t), math.sin(t)])
-        m = c + r * f @ u
-        return math.exp(kappa * mu @ u - np.sum((x - m) ** 2) / (2 * var) - shift)
+    def log_integrand(t):
+        t = np.asarray(t, dtype=np.float64)
+        u = np.stack([np.cos(t), np.sin(t)], axis=-1)
+        m = c + r * u @ f.T
+        return kappa * u @ mu - np.sum((x - m) ** 2, axis=-1) / (2 * var)
 
-    # For small sigma the integrand is a narrow peak at the angle of x's projection
-    # (width ~ sigma / r): integrate one period centred there, with the peak as a
-    # breakpoint, so the adaptive rule cannot step over it.
-    t0 = math.atan2(y[1], y[0])
-    val, _ = integrate.quad(integrand, t0 - math.pi, t0 + math.pi, points=[t0], epsabs=0,
-                            epsrel=1e-13, limit=500)
+    # For small sigma or large kappa the integrand is a narrow peak (width ~ sigma / r
+    # around x's angle, ~ 1 / sqrt(kappa) around mu_j's) whose height can underflow:
+    # integrate one period around x's angle, relative to the log-integrand's maximum
+    # (a fine grid, finer than either width, then refined), with the peaks as
+    # breakpoints so the adaptive rule cannot step over them.
+    y = f.T @ (x - c)
+    t_x = math.atan2(y[1], y[0])
+    grid = np.linspace(t_x - math.pi, t_x + math.pi, 40_001)
+    i = int(np.argmax(log_integrand(grid)))
+    step = grid[1] - grid[0]
+    best = optimize.minimize_scalar(lambda t: -log_integrand(t), method="bounded",
+                                    bounds=(grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]),
+                                    options={"xatol": 1e-14})
+    t_max = min(max(best.x, grid[0]), grid[-1]) if best.success else grid[i]
+    shift = max(float(log_integrand(t_max)), float(log_integrand(grid[i])))
+    t_mu = t_x + (math.atan2(mu[1], mu[0]) - t_x + math.pi) % (2 * math.pi) - math.pi
+    points = sorted({t_x, t_mu, float(t_max), float(t_max - step), float(t_max + step)})
+    points = [p for p in points if grid[0] < p < grid[-1]]
+    val, _ = integrate.quad(lambda t: math.exp(float(log_integrand(t)) - shift), grid[0], grid[-1],
+                            points=points, epsabs=0, epsrel=1e-13, limit=1000)
     log_i0 = math.log(special.ive(0, kappa)) + kappa
     return math.log(val) + shift - math.log(2 * math.pi) - log_i0 - 0.5 * d * math.log(2 * math.pi * var)
 
