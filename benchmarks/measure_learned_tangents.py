@@ -45,13 +45,14 @@ def measure(n_train: int = 8000, n_test: int = 500, latent_dims=(2, 4, 8), epoch
     x, _ = shape.sample_with_latent(n_train, generator=gen)
     x_test, z_test = shape.sample_with_latent(n_test, generator=gen)
     exact = shape.tangent_basis_at(z_test)
+    images = shape.to_images(x)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for k in latent_dims:
             ckpt = Path(tmp) / f"ae_k{k}.pt"
             for e in sorted(epochs):
                 start = time.perf_counter()
-                ae = fit_autoencoder(shape.to_images(x), k, epochs=e, batch_size=batch_size, width=width,
+                ae = fit_autoencoder(images, k, epochs=e, batch_size=batch_size, width=width,
                                      seed=seed, progress=progress, checkpoint_path=ckpt, resume=True)
                 overlap = subspace_overlap(ae.tangent_basis(x_test), exact)
                 with torch.no_grad():

@@ -13,6 +13,7 @@ import torch
 
 __all__ = [
     "check_finite",
+    "check_float_dtype",
     "check_last_dim",
     "check_min_ndim",
     "check_positive",

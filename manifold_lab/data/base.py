@@ -31,6 +31,7 @@ import torch
 
 from manifold_lab._validation import (
     check_finite,
+    check_float_dtype,
     check_generator,
     check_last_dim,
     check_positive,
@@ -162,8 +163,7 @@ class Distribution(abc.ABC):
         check_positive_int("n", n)
         device = torch.device(device)
         check_generator(generator, device)
-        if not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+        check_float_dtype("dtype", dtype)
         return self._sample(n, generator, dtype, device, bool(on_manifold))
 
     def class_log_prob(self, x: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,7 @@ import torch
 
 from manifold_lab._modes import eval_mode
 from manifold_lab._validation import check_positive_int
-from manifold_lab.learned._images import as_images
+from manifold_lab.learned._images import as_images, module_placement
 from manifold_lab.learned.score import ScoreModel, sigma_per_example
 
 __all__ = ["DiffusersScore", "load_diffusers_score", "find_diffusers_layout"]
@@ -142,13 +142,13 @@ class DiffusersScore(ScoreModel):
     def predict_noise(self, images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``eps_hat [n, c, h, w]`` for ``[0, 1]``-scaled noisy images and their ``sigma [n]``."""
         t = self.timestep_for_sigma(sigma)
-        param = next(self.unet.parameters())
-        sig_p = (_SCALE * sigma).to(param.device, param.dtype).view(-1, 1, 1, 1)
-        model_in = (_SCALE * images.to(param.device, param.dtype) - 1) / (1 + sig_p.square()).sqrt()
+        device, dtype = module_placement(self.unet)
+        sig_p = (_SCALE * sigma).to(device, dtype).view(-1, 1, 1, 1)
+        model_in = (_SCALE * images.to(device, dtype) - 1) / (1 + sig_p.square()).sqrt()
         out = []
         with torch.no_grad(), eval_mode(self.unet):
             for i in range(0, images.shape[0], self.batch_size):
-                out.append(self.unet(model_in[i:i + self.batch_size], t[i:i + self.batch_size].to(param.device)).sample)
+                out.append(self.unet(model_in[i:i + self.batch_size], t[i:i + self.batch_size].to(device)).sample)
         return torch.cat(out).to(images)
 
     def _denoise(self, images, sigma):

@@ -31,7 +31,7 @@ from manifold_lab.metrics._checks import working_dtype
 from manifold_lab.metrics._chunking import DEFAULT_CHUNK_ELEMENTS, ChunkPlan, default_chunk_size
 from manifold_lab.metrics.gradients import call_scalar
 
-__all__ = ["DEFAULT_CHUNK_ELEMENTS", "default_chunk_size", "perturbation_sweep", "summarise", "RobustnessResult"]
+__all__ = ["DEFAULT_CHUNK_ELEMENTS", "perturbation_sweep", "summarise", "RobustnessResult"]
 
 
 def perturbation_sweep(

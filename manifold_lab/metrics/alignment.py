@@ -15,7 +15,7 @@ from manifold_lab._validation import check_finite, check_min_ndim
 from manifold_lab.metrics._checks import check_basis, working_dtype
 
 __all__ = ["tangent_fraction", "alignment_ratio", "pooled_alignment", "score_cosine",
-           "split_tangent_normal", "working_dtype"]
+           "split_tangent_normal"]
 
 
 def _check_grad(name: str, grad: torch.Tensor) -> torch.Tensor:

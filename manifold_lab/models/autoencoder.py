@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from manifold_lab._validation import check_positive_int
-from manifold_lab.models._activations import SMOOTH_ACTIVATIONS, make_activation
+from manifold_lab.models._activations import check_smooth_activation, make_activation
 from manifold_lab.models.init import materialize
 
 __all__ = ["ConvAutoencoder", "check_image_shape"]
@@ -57,8 +57,7 @@ class ConvAutoencoder(nn.Module):
         c, h, w = self.image_shape = check_image_shape(image_shape)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.width = check_positive_int("width", width)
-        if activation not in SMOOTH_ACTIVATIONS:
-            raise ValueError(f"activation must be smooth, one of {list(SMOOTH_ACTIVATIONS)}, got {activation!r}")
+        check_smooth_activation(activation)
         self.activation, self.seed = activation, seed
         inner = (2 * width, h // SIDE_MULTIPLE, w // SIDE_MULTIPLE)
         flat = inner[0] * inner[1] * inner[2]

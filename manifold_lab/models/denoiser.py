@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from manifold_lab._validation import check_positive, check_positive_int
-from manifold_lab.models._activations import SMOOTH_ACTIVATIONS, make_activation
+from manifold_lab.models._activations import check_smooth_activation, make_activation
 from manifold_lab.models.autoencoder import check_image_shape
 from manifold_lab.models.init import materialize
 
@@ -84,8 +84,7 @@ class NoiseConditionalDenoiser(nn.Module):
         c, h, w = self.image_shape = check_image_shape(image_shape)
         check_positive("sigma_data", sigma_data)
         self.sigma_data, self.width = float(sigma_data), check_positive_int("width", width)
-        if activation not in SMOOTH_ACTIVATIONS:
-            raise ValueError(f"activation must be smooth, one of {list(SMOOTH_ACTIVATIONS)}, got {activation!r}")
+        check_smooth_activation(activation)
         self.activation, self.seed = activation, seed
         emb, wide = 4 * width, 2 * width
         quarter = wide * (h // 4) * (w // 4)

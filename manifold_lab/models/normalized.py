@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from manifold_lab._validation import check_finite, check_positive
+
 __all__ = ["Normalized"]
 
 
@@ -33,9 +35,8 @@ class Normalized(nn.Module):
         if mean_t.shape != std_t.shape or mean_t.numel() == 0:
             raise ValueError(f"mean and std need the same number (>= 1) of entries, got {mean_t.numel()} "
                              f"and {std_t.numel()}")
-        if not bool(torch.isfinite(mean_t).all() and torch.isfinite(std_t).all()) or bool((std_t <= 0).any()):
-            raise ValueError(f"normalisation must be finite with std > 0, got mean {mean_t.tolist()}, "
-                             f"std {std_t.tolist()}")
+        check_finite("mean", mean_t)
+        check_positive("std", std_t)
         self.model = model
         self.register_buffer("mean", mean_t.view(1, -1, 1, 1))
         self.register_buffer("std", std_t.view(1, -1, 1, 1))

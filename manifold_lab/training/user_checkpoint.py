@@ -156,8 +156,8 @@ def _strip_prefixes(state: dict, own_keys: set[str]) -> tuple[dict, str]:
     stripped = ""
     while True:
         state = {k: v for k, v in state.items() if not k.startswith(DROPPED)}
+        body = [k for k in state if not _normaliser_key(k)]
         for prefix in PREFIXES:
-            body = [k for k in state if not _normaliser_key(k)]
             if body and all(k.startswith(prefix) for k in body) and not any(k.startswith(prefix) for k in own_keys):
                 state = {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
                 stripped += prefix

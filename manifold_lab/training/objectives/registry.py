@@ -74,7 +74,7 @@ class _StrengthParameters(Mapping):
     """Read-only live view ``name -> strength_parameter`` (``STRENGTH_PARAMETER``)."""
 
     def __getitem__(self, name: str) -> str | None:
-        return objective_class(name).strength_parameter if name in _REGISTRY else {}[name]
+        return _REGISTRY[name].strength_parameter
 
     def __iter__(self) -> Iterator[str]:
         return iter(regularizers())
