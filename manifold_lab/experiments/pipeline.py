@@ -35,7 +35,7 @@ from manifold_lab.experiments.reports import (
 )
 from manifold_lab.experiments.backends import Backend
 from manifold_lab.experiments.rundir import (
-    RunFile, RunLock, check_contents, check_out_path, read_run_file,
+    MODELS_DIR, RunFile, RunLock, check_contents, check_out_path, read_run_file,
 )
 from manifold_lab.experiments.sweep import (
     REFERENCE_DIR, load_finished, plan_jobs, run_fingerprint, run_sweep,
@@ -154,7 +154,7 @@ def without_galleries(results: dict) -> dict:
     return {**results, "models": [{k: v for k, v in r.items() if k != "gallery"} for r in results["models"]]}
 
 
-def _check_run_dir(out: Path, preset: Preset, fingerprint: str, base_seed: int) -> dict:
+def _check_run_dir(out: Path, fingerprint: str) -> dict:
     """The stored ``run.json`` of ``out`` ({} if none), validated (see
     ``rundir.read_run_file``); ``RunDirError`` if ``out`` must not be written:
     a non-empty directory that is not a run directory, or another configuration's.
@@ -215,7 +215,7 @@ def run_experiment(
 def _run_locked(preset: Preset, out: Path, *, base_seed, device, jobs, thresholds, progress,
                 quick, figures, backend) -> dict:
     fingerprint = run_fingerprint(preset, base_seed)
-    previous = _check_run_dir(out, preset, fingerprint, base_seed)
+    previous = _check_run_dir(out, fingerprint)
     run_info = {
         "fingerprint": fingerprint, "preset": preset.name, "base_seed": base_seed,
         "quick": quick, "config": preset_to_dict(preset),
@@ -225,10 +225,12 @@ def _run_locked(preset: Preset, out: Path, *, base_seed, device, jobs, threshold
     }
     plan = plan_jobs(preset, base_seed)
     with RunFile(out, run_info) as run_file:
-        finished = load_finished(out / "models", fingerprint, plan=plan, quiet=True)
-        if any(job.id not in finished for job in plan) and (out / "results.json").exists():
+        if (out / "results.json").exists():
             # Models will be recomputed: an old results.json must not pass for this run's.
-            (out / "results.json").unlink()
+            # (Model files are read here only when there is such a file to judge.)
+            finished = load_finished(out / MODELS_DIR, fingerprint, plan=plan, quiet=True)
+            if any(job.id not in finished for job in plan):
+                (out / "results.json").unlink()
         resumed = 0
         bar = tqdm(total=len(plan), desc=preset.name, unit="model", disable=not progress,
                    dynamic_ncols=True)

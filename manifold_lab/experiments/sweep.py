@@ -34,7 +34,7 @@ from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, the
 from manifold_lab.experiments.presets import Preset, preset_to_dict
 from manifold_lab.experiments.reference import BAYES_OPTIMAL
 from manifold_lab.experiments.reports import atomic_write_json
-from manifold_lab.experiments.rundir import read_model_file
+from manifold_lab.experiments.rundir import MODELS_DIR, read_model_file
 from manifold_lab.training import make_objective, objective_class, train
 
 __all__ = [
@@ -212,7 +212,7 @@ def run_sweep(
     backend : Backend or str
         ``"local"``, ``"ray"`` or a configured backend (``backends.ray.RayBackend``).
     """
-    models_dir = Path(out_dir) / "models"
+    models_dir = Path(out_dir) / MODELS_DIR
     models_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = run_fingerprint(preset, base_seed)
     plan = plan_jobs(preset, base_seed)
