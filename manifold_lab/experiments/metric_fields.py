@@ -253,6 +253,15 @@ def _score_ssim(m: Measurement) -> float:
     return _mean(metrics.ssim_similarity(m.grad.reshape(shape), ref.reshape(shape)))
 
 
+def _score_lpips(m: Measurement) -> float:
+    """``1 - LPIPS`` of g and the score as images (each max-abs normalised, resized to
+    ``lpips_size`` px first: at 28 px AlexNet's deeper maps would be empty)."""
+    shape = (m.grad.shape[0], *m.es.extras["image_shape"])
+    net = m.es.extras["lpips"].to(device=m.grad.device, dtype=m.grad.dtype)
+    return _mean(metrics.lpips_similarity(m.grad.reshape(shape), m.es.score.reshape(shape), model=net,
+                                          upsample_to=m.es.extras["lpips_size"]))
+
+
 _FIELDS: dict[str, MetricField] = {}
 
 
@@ -322,6 +331,9 @@ for _f in (
     MetricField("score_ssim", _score_ssim, "{:.3f}", "ssim",
                 "mean SSIM of g and the reference score as images (each max-abs normalised)",
                 needs="image_shape"),
+    MetricField("score_lpips", _score_lpips, "{:.3f}", "lpips",
+                "mean 1 - LPIPS-AlexNet of g and the reference score as images (only with local weights)",
+                needs="lpips"),
     MetricField("paper_on", _paper_at("on"), "{:.2e}", "P_T",
                 "paper variant: softmax-L1 change along a unit tangent direction at the documented eps",
                 needs="paper_eps"),

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 __all__ = ["LPIPSAlexNet", "AlexNetFeatures", "ALEXNET_FILE", "LPIPS_LINEAR_FILE", "default_backbone_path",
-           "default_linear_path"]
+           "default_linear_path", "weight_files_in"]
 
 #: torchvision's AlexNet ImageNet weights (the torch hub cache name).
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -83,6 +83,22 @@ def default_linear_path() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0]) / LPIPS_LINEAR_FILE
+
+
+def weight_files_in(folder: str | os.PathLike) -> tuple[Path, Path]:
+    """The two weight files in one folder: ``(folder/alexnet-owt-7be5be79.pth, folder/alex.pth)``
+    (the linear weights may also sit at ``folder/weights/v0.1/alex.pth``, the lpips
+    package's layout). A missing file is a one-line ``FileNotFoundError`` naming it."""
+    folder = Path(folder)
+    backbone = folder / ALEXNET_FILE
+    if not backbone.is_file():
+        raise FileNotFoundError(f"LPIPS backbone weights {backbone} not found; copy torchvision's {ALEXNET_FILE} "
+                                f"(torch hub cache) into {folder}")
+    for linear in (folder / LPIPS_LINEAR_FILE.name, folder / LPIPS_LINEAR_FILE):
+        if linear.is_file():
+            return backbone, linear
+    raise FileNotFoundError(f"LPIPS linear-layer weights {folder / LPIPS_LINEAR_FILE.name} not found; copy the "
+                            f"lpips package's {LPIPS_LINEAR_FILE} into {folder}")
 
 
 def _load_state(path: Path, what: str, how: str) -> dict:

@@ -14,6 +14,11 @@ of the input gradient and the score, as images), the paper's unit-direction
 robustness ``paper_on``/``paper_off`` at its CIFAR step sizes scaled to the
 image norm (``_fitted_images.paper_eps``; the documented step is the second,
 as the paper's figure uses 2.64) and the curve ``paper_curve`` over every step.
+With ``lpips_dir`` (a folder holding LPIPS-AlexNet's two weight files, see
+:func:`~manifold_lab.metrics.lpips.weight_files_in`) rows also carry
+``score_lpips``, the paper's perceptual similarity (1 - LPIPS) of the input
+gradient and the score, both resized to ``LPIPS_SIZE`` px; nothing is downloaded,
+and without the folder the field is absent.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from manifold_lab.datasets import load_fashion_mnist
+from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 from manifold_lab.experiments.kinds._fitted_images import FitSettings, fit_or_load, paper_eps
 from manifold_lab.experiments.kinds.registry import register_kind
 from manifold_lab.experiments.metric_fields import gallery_curve, paper_curve
@@ -37,6 +43,9 @@ __all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageSplits", "load_spl
 GALLERY_IMAGES = 4
 #: Index of the documented step in the scaled paper steps (the paper's figure: 2.64).
 PAPER_EPS_INDEX = 1
+#: Side (px) the gradient and score images are resized to for LPIPS (AlexNet's relu3..5
+#: maps are 3x3 at 64 px; at 28 px the deeper maps vanish).
+LPIPS_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -98,8 +107,8 @@ class FashionMnistReference(Reference):
     """Ground truth of one ``fmnist`` run (see the module docstring)."""
 
     def __init__(self, splits: ImageSplits, fitted, *, score_sigma: float, eps: tuple[float, ...],
-                 n_directions: int) -> None:
-        self.splits, self.fitted = splits, fitted
+                 n_directions: int, lpips: LPIPSAlexNet | None = None) -> None:
+        self.splits, self.fitted, self.lpips = splits, fitted, lpips
         self.score_sigma, self.eps, self.n_directions = float(score_sigma), tuple(eps), int(n_directions)
         self.half = splits.x_test.shape[0] // 2
 
@@ -128,10 +137,13 @@ class FashionMnistReference(Reference):
                 "score_sigma": self.score_sigma}
 
     def eval_extras(self, x, y, *, device="cpu", dtype=torch.float32):
-        return {"image_shape": tuple(x.shape[1:]), "paper_eps": self.eps,
-                "paper_eps_index": PAPER_EPS_INDEX, "n_directions": self.n_directions,
-                "gallery_images": GALLERY_IMAGES,
-                "curves": {"paper_curve": paper_curve, "gallery": gallery_curve}}
+        extras = {"image_shape": tuple(x.shape[1:]), "paper_eps": self.eps,
+                  "paper_eps_index": PAPER_EPS_INDEX, "n_directions": self.n_directions,
+                  "gallery_images": GALLERY_IMAGES,
+                  "curves": {"paper_curve": paper_curve, "gallery": gallery_curve}}
+        if self.lpips is not None:
+            extras.update(lpips=self.lpips, lpips_size=LPIPS_SIZE)
+        return extras
 
 
 @register_kind
@@ -145,7 +157,8 @@ class FashionMnistSpec(DataSpec):
     denoiser: ``denoiser_width`` channels, ``denoiser_epochs``, noise levels
     log-uniform in ``[denoiser_sigma_min, denoiser_sigma_max]``). The score is
     taken at ``score_sigma`` at the clean test image; ``n_directions`` unit
-    directions per image for the paper's robustness variant.
+    directions per image for the paper's robustness variant; ``lpips_dir``: a
+    folder with LPIPS-AlexNet's weight files (``score_lpips``; ``None``: no LPIPS).
     """
 
     kind = "fmnist"
@@ -163,6 +176,11 @@ class FashionMnistSpec(DataSpec):
     denoiser_sigma_max: float = 1.0
     score_sigma: float = 0.1
     n_directions: int = 8
+    lpips_dir: str | None = None
+
+    def load_lpips(self) -> LPIPSAlexNet | None:
+        """The LPIPS network of ``lpips_dir`` (``None`` without one); one-line errors."""
+        return None if self.lpips_dir is None else LPIPSAlexNet(*weight_files_in(self.lpips_dir))
 
     def fit_settings(self) -> FitSettings:
         return FitSettings(self.latent_dim, self.ae_epochs, self.ae_width, self.denoiser_epochs,
@@ -172,10 +190,11 @@ class FashionMnistSpec(DataSpec):
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = load_splits(self.data_dir)
         train = fit_images(splits, self.n_fit, seed)
+        lpips = self.load_lpips()  # before the fits: a bad folder fails at once
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=self.kind,
                              cache_dir=cache_dir)
         return FashionMnistReference(splits, fitted, score_sigma=self.score_sigma, eps=paper_eps(train),
-                                     n_directions=self.n_directions)
+                                     n_directions=self.n_directions, lpips=lpips)
 
     def model_inputs(self):
         return {"in_channels": 1, "n_classes": 10, "image_size": 28}
