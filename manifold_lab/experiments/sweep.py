@@ -33,6 +33,7 @@ from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.presets import Preset, preset_to_dict
 from manifold_lab.experiments.reference import BAYES_OPTIMAL
+from manifold_lab.experiments.reference_files import ReferenceFiles
 from manifold_lab.experiments.reports import atomic_write_json
 from manifold_lab.experiments.rundir import MODELS_DIR, read_model_file
 from manifold_lab.training import make_objective, objective_class, train
@@ -124,12 +125,15 @@ def run_fingerprint(preset: Preset, base_seed: int) -> str:
 
 
 def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
-            cache_dir: str | os.PathLike | None = None) -> dict:
+            cache_dir: str | os.PathLike | None = None, reference_files: ReferenceFiles | None = None) -> dict:
     """Train (unless it is the reference model) and evaluate one model; return its row.
 
     ``cache_dir`` is passed to the data kind's ``build`` (where a learned kind
-    keeps what it fits once per run).
+    keeps what it fits once per run); ``reference_files``, the driver's fits by
+    value, replaces it with a folder on this machine that holds them.
     """
+    if reference_files is not None:
+        cache_dir = reference_files.folder()
     reference = preset.data.build(base_seed, cache_dir=cache_dir)
     es = make_eval_set(reference, preset.eval, seed=base_seed, device=device)
     row: dict = {"id": job.id}
@@ -233,12 +237,12 @@ def run_sweep(
         # run_job is looked up here, at call time, so tests can substitute it.
         fn = run_job
         if preset.data.fits_reference:
-            # Fit the kind's ground truth once, here, before any job: every job then
-            # loads it from the run directory (resume reuses it). Workers of the ray
-            # backend on other machines need this directory on a shared filesystem.
-            cache_dir = str(Path(out_dir) / REFERENCE_DIR)
-            preset.data.build(base_seed, cache_dir=cache_dir)
-            fn = functools.partial(run_job, cache_dir=cache_dir)
+            # Fit the kind's ground truth once, here, before any job (resume reuses
+            # it); the files travel with every job, so workers on other machines
+            # need no shared filesystem (experiments.reference_files).
+            cache_dir = Path(out_dir) / REFERENCE_DIR
+            preset.data.build(base_seed, cache_dir=str(cache_dir))
+            fn = functools.partial(run_job, reference_files=ReferenceFiles.read(cache_dir))
         get_backend(backend).run(fn, preset, pending, base_seed=base_seed, device=device,
                                  workers=jobs, finish=finish)
     return {job.id: rows[job.id] for job in plan}
