@@ -68,4 +68,4 @@ def test_a_job_without_the_run_directory_computes_the_same_row(tmp_path, idx_dir
         row.pop("train_s"), row.pop("eval_s")
     assert to_jsonable(there) == to_jsonable(here)  # every number identical (NaN -> None)
     assert not (tmp_path / "elsewhere").exists()
-    assert (tmp_path / "node-tmp" / (LOCAL_COPY_PREFIX + shipped.digest) / "fits-" ).parent.is_dir()
+    assert (tmp_path / "node-tmp" / (LOCAL_COPY_PREFIX + shipped.digest)).is_dir()
