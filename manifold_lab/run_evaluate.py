@@ -134,7 +134,8 @@ def _prepare(a: argparse.Namespace):
         out = check_eval_dir(a.out if a.out is not None else f"runs/evaluate-{a.dataset}-{stamp}")
         check_checkpoints(a.checkpoint, a.arch, n_classes=a.n_classes, normalization=a.normalization,
                           allow_code=a.allow_code)
-        opt = EvalDataOptions(dataset=a.dataset, data_dir=a.data_dir, n_images=max(a.n_points, a.n_accuracy),
+        opt = EvalDataOptions(dataset=a.dataset, data_dir=a.data_dir, n_points=a.n_points,
+                              n_accuracy=a.n_accuracy,
                               seed=a.seed, score_model=a.score_model, score_sigma=a.score_sigma,
                               n_fit=a.fit_images, fit_epochs=a.fit_epochs, n_directions=a.n_directions,
                               n_classes=a.n_classes, image_size=a.image_size, resize=a.resize,

@@ -57,14 +57,17 @@ _DECODE_CHUNK = 256
 class EvalDataOptions:
     """What ``--dataset``, ``--data-dir`` and the reference options ask for.
 
-    ``n_images`` test images are kept (``max(n_points, n_accuracy)``); ``n_fit``
-    images feed the fits (``fit_epochs`` replaces both fits' epochs when given).
+    The first ``n_points`` images of a seeded order carry the gradient metrics, the
+    first ``n_accuracy`` the accuracy; ``n_fit`` images feed the fits (CIFAR-10: training
+    images; ImageNet: further images of the folder, never one of the ``n_points``),
+    ``fit_epochs`` replaces both fits' epochs when given.
     ``n_classes`` must equal the number of ImageNet class folders.
     """
 
     dataset: str
     data_dir: str
-    n_images: int
+    n_points: int
+    n_accuracy: int
     seed: int = 0
     score_model: str | None = None
     score_sigma: float | None = None
@@ -77,10 +80,17 @@ class EvalDataOptions:
     score_size: int = 64
     device: str = "cpu"
 
+    @property
+    def n_images(self) -> int:
+        """Test images loaded: ``max(n_points, n_accuracy)``."""
+        return max(self.n_points, self.n_accuracy)
+
 
 @dataclass
 class EvalData:
-    """Loaded and checked inputs of :func:`build_reference`."""
+    """Loaded and checked inputs of :func:`build_reference`; ``info`` goes to ``results.json``
+    ``reference_fits`` (``evaluated_images``: the test-batch indices or folder-relative paths
+    of the ``n_points`` gradient images, in order)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -113,7 +123,8 @@ def _load_cifar10(opt: EvalDataOptions) -> EvalData:
     return EvalData(x_test[idx], y_test[idx], fit, x_test, score, (3, 32, 32),
                     opt.score_sigma or SCORE_SIGMA["cifar10"], PAPER_CIFAR_EPS,
                     tag=f"evaluate-cifar10:{os.path.abspath(opt.data_dir)}",
-                    info={"test_images": int(x_test.shape[0]), "train_images": int(x_train.shape[0])})
+                    info={"test_images": int(x_test.shape[0]), "train_images": int(x_train.shape[0]),
+                          "evaluated_images": [int(i) for i in idx[:opt.n_points]]})
 
 
 def _load_imagenet(opt: EvalDataOptions) -> EvalData:
@@ -127,11 +138,12 @@ def _load_imagenet(opt: EvalDataOptions) -> EvalData:
     if opt.n_images > len(items):
         raise DatasetError(f"--n-points/--n-accuracy: asked for {opt.n_images} images but {opt.data_dir} holds "
                            f"{len(items)}")
-    # The first n_images of the seeded order are evaluated, the next n_fit are fitted on.
-    rest = perm[opt.n_images:opt.n_images + opt.n_fit]
+    # The first n_points of the seeded order carry the gradient metrics; the fits use the
+    # next n_fit (accuracy images may be among them: the fits never see a label).
+    rest = perm[opt.n_points:opt.n_points + opt.n_fit]
     if rest.numel() < 2:
-        raise DatasetError(f"{opt.data_dir} has {len(items)} images: {opt.n_images} are evaluated and at least "
-                           "2 more are needed for the in-project fits; lower --n-points/--n-accuracy")
+        raise DatasetError(f"{opt.data_dir} has {len(items)} images: {opt.n_points} carry the gradient metrics "
+                           "and at least 2 more are needed for the in-project fits; lower --n-points")
     resize = opt.resize or round(opt.image_size * RESIZE / CROP)
     score = _user_score(opt)
     score_shape = tuple(score.image_shape) if score is not None else (3, opt.score_size, opt.score_size)
@@ -142,11 +154,14 @@ def _load_imagenet(opt: EvalDataOptions) -> EvalData:
     images = load(perm[:opt.n_images])
     fit = torch.cat([antialiased_resize(load(part), score_shape[1:]) for part in rest.split(_DECODE_CHUNK)])
     labels = torch.tensor([items[int(i)][1] for i in perm[:opt.n_images]], dtype=torch.int64)
-    return EvalData(images, labels, fit, antialiased_resize(images, score_shape[1:]), score, score_shape,
+    return EvalData(images, labels, fit, antialiased_resize(images[:opt.n_points], score_shape[1:]), score,
+                    score_shape,
                     opt.score_sigma or SCORE_SIGMA["imagenet"], paper_eps(images),
                     tag=f"evaluate-imagenet:{os.path.abspath(opt.data_dir)}:{opt.image_size}/{resize}"
                         f"->{score_shape[1]}x{score_shape[2]}",
                     info={"images_in_folder": len(items), "classes": len(classes), "image_size": opt.image_size,
+                          "evaluated_images": [items[int(i)][0].relative_to(opt.data_dir).as_posix()
+                                               for i in perm[:opt.n_points]],
                           "resize": resize, "score_resolution": list(score_shape[1:]),
                           "resolution_rule": "cos(A g, s(A x)), A = antialiased bilinear downsample; "
                                              "tangents span(A^T B) of a score-resolution autoencoder"})
