@@ -141,6 +141,7 @@ def _prepare(a: argparse.Namespace):
                               n_classes=a.n_classes, image_size=a.image_size, resize=a.resize,
                               score_size=a.score_size, device=device)
         data = load_eval_data(opt)
+        write_marker(out, _config(a, device))  # every check passed: the directory is ours from here on
     except (RunDirError, ValueError, OSError, ImportError) as exc:  # CheckpointError, DatasetError are ValueErrors
         raise UsageError(_one_line(exc)) from None
     return device, out, opt, data
@@ -156,7 +157,6 @@ def _run(a: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     progress = None if a.no_progress else (lambda line: print(line, flush=True))
     try:
-        write_marker(out, _config(a, device))
         if progress:
             progress(f"evaluate {a.dataset}: {len(a.checkpoint)} checkpoint(s), --arch {a.arch}, {a.n_points} "
                      f"points, device {device}, out {out}")
@@ -189,3 +189,6 @@ def main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"{PROG} evaluate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # during the checks: nothing was written
+        print(f"{PROG} evaluate: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -190,7 +190,7 @@ def build_reference(data: EvalData, opt: EvalDataOptions, *, cache_dir: str | os
     if opt.fit_epochs is not None:
         settings = replace(settings, ae_epochs=opt.fit_epochs, denoiser_epochs=opt.fit_epochs)
     fitted = fit_or_load(settings, data.fit_images, data.quality_images, seed=opt.seed, tag=data.tag,
-                         cache_dir=cache_dir)
+                         cache_dir=cache_dir, device=opt.device)
     score = data.score if data.score is not None else fitted.score
     image_shape = tuple(data.images.shape[1:])
     report = {**fitted.quality, **data.info,

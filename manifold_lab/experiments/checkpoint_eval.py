@@ -195,14 +195,15 @@ def evaluate_checkpoints(paths: Sequence[str | os.PathLike], arch: str, referenc
     progress : callable, optional
         Gets one line per finished checkpoint.
     """
-    es = make_eval_set(reference, spec, seed=seed, device=device)
+    es = make_eval_set(reference, spec, seed=seed, device=device, float64=False)
     rows = []
     for i, path in enumerate(paths):
         t0 = time.perf_counter()
         ck = load_user_checkpoint(path, arch, n_classes=n_classes, normalization=normalization,
                                   allow_code=allow_code)
         model = ck.model.to(device)
-        classes = int(model(es.x[:1]).shape[-1])
+        with torch.no_grad():
+            classes = int(model(es.x[:1]).shape[-1])
         if int(es.y.max()) >= classes or int(es.y_acc.max()) >= classes:
             raise ValueError(f"checkpoint {path} has {classes} outputs but the labels reach "
                              f"{int(max(es.y.max(), es.y_acc.max()))}; check --n-classes and the data")
