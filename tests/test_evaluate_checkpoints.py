@@ -339,3 +339,18 @@ def test_imagenet_score_cosine_compares_the_pillow_downsampled_gradient(capsys, 
     assert results["models"][0]["score_cosine"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert results["reference_fits"]["score_resolution"] == [16, 16]
 
+
+
+def test_a_rerun_removes_the_earlier_reports_before_any_work(tmp_path):
+    from manifold_lab.experiments.checkpoint_eval import check_eval_dir, write_marker
+
+    out = tmp_path / "out"
+    write_marker(out, {"run": 1})
+    for name in ("results.json", "models.csv", "summary.txt", "robustness_curves.csv"):
+        (out / name).write_text("{}")
+    (out / "reference").mkdir()
+    (out / "reference" / "fits-x.json").write_text("{}")
+    write_marker(check_eval_dir(out), {"run": 2})
+    assert sorted(p.name for p in out.iterdir()) == ["evaluate.json", "reference"]
+    assert json.loads((out / "evaluate.json").read_text())["config"] == {"run": 2}
+    assert (out / "reference" / "fits-x.json").exists()

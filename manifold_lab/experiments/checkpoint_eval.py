@@ -22,7 +22,8 @@ Run directory (``--out``): ``evaluate.json`` (the configuration, written first:
 it marks the directory as an evaluation's), ``reference/`` (the cached fits),
 ``models.csv``, ``robustness_curves.csv``, ``summary.txt`` and, last,
 ``results.json``; every file is written atomically. A non-empty directory without
-``evaluate.json`` is refused, so no file the command did not write is replaced.
+``evaluate.json`` is refused, so no file the command did not write is replaced; a
+rerun into an evaluation directory removes the earlier reports before any work.
 """
 
 from __future__ import annotations
@@ -243,9 +244,20 @@ def check_eval_dir(out: str | os.PathLike) -> Path:
     return path
 
 
+#: The reports of an evaluation (``write_results``), ``results.json`` last.
+REPORT_FILES = ("models.csv", "robustness_curves.csv", "summary.txt", RESULTS_FILE)
+
+
 def write_marker(out: Path, config: dict) -> None:
-    """Create ``out`` and write ``evaluate.json`` (the configuration) into it."""
+    """Create ``out`` and write ``evaluate.json`` (the configuration) into it.
+
+    The reports of an earlier evaluation in ``out`` are removed first (``results.json``
+    first), so a rerun that fails never leaves the old configuration's results beside
+    the new ``evaluate.json``; the cached fits in ``reference/`` are kept.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    for name in reversed(REPORT_FILES):
+        (out / name).unlink(missing_ok=True)
     atomic_write_json(out / MARKER_FILE, {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "config": config})
 
 
@@ -289,8 +301,9 @@ def _curves_csv(rows: Sequence[dict]) -> str:
 def write_results(out: Path, results: dict) -> None:
     """``models.csv``, ``robustness_curves.csv``, ``summary.txt``, then ``results.json`` (atomically each)."""
     rows = results["models"]
-    atomic_write_text(out / "models.csv", csv_text(rows, _csv_columns(rows)))
-    atomic_write_text(out / "robustness_curves.csv", _curves_csv(rows))
-    atomic_write_text(out / "summary.txt", summary_text(rows) + "\n")
+    texts = {"models.csv": csv_text(rows, _csv_columns(rows)), "robustness_curves.csv": _curves_csv(rows),
+             "summary.txt": summary_text(rows) + "\n"}
+    for name in REPORT_FILES[:-1]:
+        atomic_write_text(out / name, texts[name])
     atomic_write_json(out / RESULTS_FILE, results)
 
