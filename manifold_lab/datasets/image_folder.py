@@ -14,7 +14,7 @@ import torch
 
 from manifold_lab.datasets._files import DatasetError, to_images
 
-__all__ = ["load_image_folder", "image_folder_classes", "IMAGE_SUFFIXES"]
+__all__ = ["load_image_folder", "image_folder_classes", "images_in", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Pillow modes kept as one channel; every other mode is converted to RGB.
@@ -26,10 +26,11 @@ def image_folder_classes(root: str | os.PathLike) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} not found; pass a folder with one subfolder per class")
-    return sorted(d.name for d in root.iterdir() if d.is_dir() and _images_in(d))
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and images_in(d))
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
+    """The image files (``IMAGE_SUFFIXES``, any case) directly in ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -65,7 +66,7 @@ def load_image_folder(root: str | os.PathLike, *,
     classes = image_folder_classes(root)
     if not classes:
         raise DatasetError(f"{root} has no class subfolders with {'/'.join(IMAGE_SUFFIXES)} images")
-    items = [(p, label) for label, name in enumerate(classes) for p in _images_in(Path(root) / name)]
+    items = [(p, label) for label, name in enumerate(classes) for p in images_in(Path(root) / name)]
     images, grey = [], True
     for path, _ in items:
         try:

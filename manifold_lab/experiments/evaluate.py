@@ -51,8 +51,9 @@ class EvalSet:
     x_acc : Tensor, shape [m, d]
         Noisy held-out samples of the data distribution (accuracy, NLL).
     y_acc : Tensor, shape [m]
-    x64, basis64 : Tensor
-        ``x`` and ``basis`` in float64 (the Theorem 3.1 table).
+    x64, basis64 : Tensor or None
+        ``x`` and ``basis`` in float64 (the Theorem 3.1 table); ``None`` when
+        ``make_eval_set(..., float64=False)``.
     extras : dict
         What the data kind adds for its own metric fields (``Reference.eval_extras``;
         ``MetricField.needs`` names a key) and ``"curves"``: ``{name: fn(measurement)
@@ -66,8 +67,8 @@ class EvalSet:
     second_score: torch.Tensor | None
     x_acc: torch.Tensor
     y_acc: torch.Tensor
-    x64: torch.Tensor
-    basis64: torch.Tensor
+    x64: torch.Tensor | None
+    basis64: torch.Tensor | None
     extras: dict = field(default_factory=dict)
 
 
@@ -80,11 +81,13 @@ def _basis64(basis: torch.Tensor) -> torch.Tensor:
 
 
 def make_eval_set(reference: Reference, spec: EvalSpec, *, seed: int, device="cpu",
-                  dtype: torch.dtype = torch.float32) -> EvalSet:
+                  dtype: torch.dtype = torch.float32, float64: bool = True) -> EvalSet:
     """Draw the held-out points of a run (deterministic in ``seed``).
 
     Reference quantities are computed in the reference's own precision on the
     CPU (float64 for exact kinds), then cast to ``dtype`` and moved to ``device``.
+    ``float64=False`` skips the float64 copies ``x64``, ``basis64`` (``None``) that only
+    the Theorem 3.1 table needs (for 100 ImageNet images the basis alone is 3.9 GB).
     """
     x, y = reference.eval_points(spec.n_points, generator=make_generator(derive_seed(seed, "eval-points")))
     basis = reference.tangent_basis(x)
@@ -99,7 +102,8 @@ def make_eval_set(reference: Reference, spec: EvalSpec, *, seed: int, device="cp
         return t.to(dtype) if t.is_floating_point() else t
 
     return EvalSet(*(cast(t) for t in (x, y, basis, score, second, x_acc, y_acc)),
-                   x64=x.to(device, torch.float64), basis64=_basis64(basis).to(device),
+                   x64=x.to(device, torch.float64) if float64 else None,
+                   basis64=_basis64(basis).to(device) if float64 else None,
                    extras=reference.eval_extras(x, y, device=device, dtype=dtype))
 
 

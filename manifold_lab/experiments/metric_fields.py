@@ -68,6 +68,15 @@ class Measurement:
         return g.reshape(g.shape[0], -1)
 
     @cached_property
+    def score_grad(self) -> torch.Tensor:
+        """``g`` in the space of the reference score: ``extras["to_score_space"](g)`` where
+        the kind's score lives at another resolution (ImageNet: the antialiased downsample
+        of the 224 px gradient to the score model's 64 px, ``learned.resolution``), else
+        ``g`` itself: shape [n, D_s]."""
+        to_score_space = self.es.extras.get("to_score_space")
+        return self.grad if to_score_space is None else to_score_space(self.grad).reshape(self.grad.shape[0], -1)
+
+    @cached_property
     def tau(self) -> torch.Tensor:
         """Tangent fractions ``||P_T g|| / ||g||``, shape [n]."""
         return metrics.tangent_fraction(self.grad, self.es.basis)
@@ -165,7 +174,7 @@ def _nll(m: Measurement) -> float:
 def _cosine_with(second: bool) -> Callable[[Measurement], float]:
     def compute(m: Measurement) -> float:
         ref = m.es.second_score if second else m.es.score
-        return math.nan if ref is None else _mean(metrics.score_cosine(m.grad, ref.reshape(m.grad.shape)))
+        return math.nan if ref is None else _mean(metrics.score_cosine(m.score_grad, ref.reshape(m.score_grad.shape)))
     return compute
 
 
@@ -249,8 +258,9 @@ def _half_at(half: str) -> Callable[[Measurement], float]:
 
 def _score_ssim(m: Measurement) -> float:
     ref = m.es.score
-    shape = (m.grad.shape[0], *m.es.extras["image_shape"])
-    return _mean(metrics.ssim_similarity(m.grad.reshape(shape), ref.reshape(shape)))
+    extras = m.es.extras
+    shape = (m.grad.shape[0], *extras.get("score_image_shape", extras["image_shape"]))
+    return _mean(metrics.ssim_similarity(m.score_grad.reshape(shape), ref.reshape(shape)))
 
 
 def _score_lpips(m: Measurement) -> float:

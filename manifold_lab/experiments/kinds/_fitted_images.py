@@ -96,7 +96,7 @@ def _quality(ae: AutoencoderManifold, score: LearnedScore, test: torch.Tensor, s
 
 
 def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, *, seed: int,
-                tag: str, cache_dir: str | os.PathLike | None) -> FittedImages:
+                tag: str, cache_dir: str | os.PathLike | None, device: str | torch.device = "cpu") -> FittedImages:
     """Fit (or load from ``cache_dir``) the autoencoder and the denoiser on ``train``.
 
     Parameters
@@ -112,6 +112,8 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
         Name of the kind (part of the fingerprint).
     cache_dir : path or None
         Where fits are kept; ``None``: fit in memory, nothing written.
+    device : str or torch.device
+        Where the two networks are trained; they are returned (and saved) on the CPU.
     """
     fp = _fingerprint(settings, seed, int(train.shape[0]), tag)
     folder = None if cache_dir is None else Path(cache_dir)
@@ -124,11 +126,13 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
         folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     ae = fit_autoencoder(train, settings.latent_dim, epochs=settings.ae_epochs, width=settings.ae_width,
-                         seed=derive_seed(seed, "autoencoder") % 2 ** 31, progress=False)
+                         seed=derive_seed(seed, "autoencoder") % 2 ** 31, progress=False, device=device)
+    ae.model.to("cpu")
     t1 = time.perf_counter()
     score = fit_denoiser(train, sigma_min=settings.denoiser_sigma_min, sigma_max=settings.denoiser_sigma_max,
                          epochs=settings.denoiser_epochs, width=settings.denoiser_width,
-                         seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False)
+                         seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device)
+    score.model.to("cpu")
     t2 = time.perf_counter()
     quality = {"fingerprint": fp, "fit_images": int(train.shape[0]), "autoencoder_fit_s": t1 - t0,
                "denoiser_fit_s": t2 - t1,
