@@ -167,14 +167,40 @@ def test_corrupt_npm_json(tmp_path, how):
 
 # ---- CIFAR-10 -----------------------------------------------------------------------------
 
-def cifar_batch(n, py2_names=True):
-    data = RNG.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    labels = [int(v) for v in RNG.integers(0, 10, size=n)]
+def cifar_batch(n, py2_names=True, rng=None, learnable=False):
+    """One batch file's bytes in the exact published format, its data and labels.
+    ``learnable``: pixel values rise with the label (so a tiny model can beat chance)."""
+    rng = RNG if rng is None else rng
+    labels = [int(v) for v in rng.integers(0, 10, size=n)]
+    if learnable:
+        base = rng.integers(0, 136, size=(n, 3072))
+        data = (base + 12 * np.asarray(labels)[:, None]).astype(np.uint8)
+    else:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     blob = pickle.dumps({b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data,
                          b"filenames": [b"x.png"] * n}, protocol=2)
     if py2_names:  # the published files name numpy's pre-2.0 module
         blob = blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
     return blob, data, labels
+
+
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{k}" for k in range(1, 6))
+
+
+def write_cifar_folder(root, n_per_batch, n_test, *, seed=0):
+    """``root/cifar-10-batches-py`` with five training batches of ``n_per_batch`` images,
+    ``test_batch`` of ``n_test`` and ``batches.meta``, as the published archive has them."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CIFAR_TRAIN_BATCHES:
+        (folder / name).write_bytes(cifar_batch(n_per_batch, rng=rng, learnable=True)[0])
+    (folder / "test_batch").write_bytes(cifar_batch(n_test, rng=rng, learnable=True)[0])
+    meta = {b"num_cases_per_batch": n_per_batch, b"num_vis": 3072,
+            b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                             b"horse", b"ship", b"truck"]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return folder
 
 
 @pytest.mark.parametrize("nested", [True, False])

@@ -247,10 +247,20 @@ def _half_at(half: str) -> Callable[[Measurement], float]:
     return compute
 
 
-def _score_ssim(m: Measurement) -> float:
-    ref = m.es.score
+def _as_images(m: Measurement) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input gradients and the reference score as images ``[n, c, h, w]``."""
     shape = (m.grad.shape[0], *m.es.extras["image_shape"])
-    return _mean(metrics.ssim_similarity(m.grad.reshape(shape), ref.reshape(shape)))
+    return m.grad.reshape(shape), m.es.score.reshape(shape)
+
+
+def _score_ssim(m: Measurement) -> float:
+    return _mean(metrics.ssim_similarity(*_as_images(m)))
+
+
+def _score_lpips(m: Measurement) -> float:
+    """``1 - LPIPS``-AlexNet of gradient and score, each max-abs normalised (the paper's
+    measure) with the loaded network ``extras["lpips"]``."""
+    return _mean(metrics.lpips_similarity(*_as_images(m), model=m.es.extras["lpips"]))
 
 
 _FIELDS: dict[str, MetricField] = {}
@@ -322,6 +332,9 @@ for _f in (
     MetricField("score_ssim", _score_ssim, "{:.3f}", "ssim",
                 "mean SSIM of g and the reference score as images (each max-abs normalised)",
                 needs="image_shape"),
+    MetricField("score_lpips", _score_lpips, "{:.3f}", "lpips",
+                "mean 1 - LPIPS-AlexNet of g and the score (max-abs normalised; only with local weights)",
+                needs="lpips"),
     MetricField("paper_on", _paper_at("on"), "{:.2e}", "P_T",
                 "paper variant: softmax-L1 change along a unit tangent direction at the documented eps",
                 needs="paper_eps"),
