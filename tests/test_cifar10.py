@@ -262,3 +262,25 @@ def test_quick_preset_end_to_end_through_the_cli(tmp_path):
             assert key in row
     print(f"cifar10 --quick: {elapsed:.1f} s wall (load {os.getloadavg()[0]:.2f})")
     assert elapsed < 600
+
+
+# ---- the GPU-hour estimate (tiny size; no timing assertions) -----------------------------
+
+
+def test_gpu_hour_estimate_multiplies_out_the_sweep():
+    import importlib.util
+
+    path = ROOT / "benchmarks" / "estimate_cifar10_gpu_hours.py"
+    spec = importlib.util.spec_from_file_location("estimate_cifar10_gpu_hours", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.estimate(steps=1, warmup=0, width=2, batch=4, seeds=3)
+    assert list(result["epoch_s"]) == ["none", "gradient_norm", "smoothness", "noise_augmentation", "pgd_l2"]
+    assert result["models_per_seed"] == {"none": 1, "gradient_norm": 30, "smoothness": 30,
+                                         "noise_augmentation": 30, "pgd_l2": 30}
+    assert result["steps_per_epoch"] == 50000 // 4
+    epoch = result["epoch_s"]
+    expected = 200 * 3 * (epoch["none"] + 30 * sum(v for k, v in epoch.items() if k != "none"))
+    assert result["total_s"] == pytest.approx(expected, rel=1e-12)
+    assert epoch["none"] == pytest.approx(result["step_s"]["none"] * 12500, rel=1e-12)
+    assert "363 models x 200 epochs" in bench.format_report(result)
