@@ -237,6 +237,7 @@ def test_cifar10_preset_grids_schedule_and_quick():
     assert t.milestone_epochs() == (150, 175) and t.lr_gamma == 0.1
     assert full.model.name == "ResNet18" and full.model.options == {}
     assert dict(full.sweep[3][2]) == {"steps": 10, "bounds": (0.0, 1.0)}
+    assert dict(full.sweep[0][2]) == {"lr_weight": pytest.approx(1e5 * 0.01 / 128 ** 2)}  # c = 0.01
     assert full.n_models == 121
     quick = get_preset("cifar10", quick=True)
     assert quick.n_seeds == 1 and all(len(v) == 2 for _, v, _ in quick.sweep)
@@ -284,3 +285,35 @@ def test_gpu_hour_estimate_multiplies_out_the_sweep():
     assert result["total_s"] == pytest.approx(expected, rel=1e-12)
     assert epoch["none"] == pytest.approx(result["step_s"]["none"] * 12500, rel=1e-12)
     assert "363 models x 200 epochs" in bench.format_report(result)
+
+
+# ---- the paper's lr rule for strong gradient penalties ----------------------------------
+
+
+def test_gradient_norm_lr_rule_reaches_the_trainer(monkeypatch):
+    """lr / (weight / lr_weight) above lr_weight (the paper: lr / (c / 0.01) for c > 0.01)."""
+    from manifold_lab.experiments import sweep
+    from manifold_lab.training import objective_from_config
+
+    assert GradientNorm(0.5, lr_weight=0.1).lr_factor() == pytest.approx(0.2)
+    assert GradientNorm(0.05, lr_weight=0.1).lr_factor() == 1.0
+    assert GradientNorm(5.0).lr_factor() == 1.0 and "lr_weight" not in GradientNorm(5.0).config()
+    assert objective_from_config(GradientNorm(0.5, lr_weight=0.1).config()) == GradientNorm(0.5, lr_weight=0.1)
+    with pytest.raises(ValueError, match="lr_weight"):
+        GradientNorm(1.0, lr_weight=0.0)
+    seen = []
+    real_train = sweep.train
+
+    def spy(model, objective, **kwargs):
+        seen.append((objective.weight, kwargs["lr"]))
+        return real_train(model, objective, **{**kwargs, "epochs": 0})
+
+    monkeypatch.setattr(sweep, "train", spy)
+    base = get_preset("toy_sphere", quick=True)
+    preset = dataclasses.replace(base, sweep=(("gradient_norm", (0.05, 0.4), {"lr_weight": 0.1}),),
+                                 eval=dataclasses.replace(base.eval, n_points=4, n_accuracy=4, n_samples=2))
+    for job in sweep.plan_jobs(preset, 0):
+        if job.regularizer == "gradient_norm":
+            sweep.run_job(preset, job, 0, "cpu")
+    lr = preset.train.lr
+    assert seen == [(0.05, lr), (0.4, pytest.approx(lr * 0.25, rel=1e-15))]
