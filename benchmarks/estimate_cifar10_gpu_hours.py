@@ -37,10 +37,11 @@ from manifold_lab.training.trainer import OPTIMIZERS
 __all__ = ["estimate", "sweep_total_s", "format_report"]
 
 
-def _time_steps(model, objective, spec, *, batch: int, steps: int, warmup: int, device, seed: int) -> float:
+def _time_steps(model, objective, spec, *, batch: int, steps: int, warmup: int, device, seed: int,
+                image_size: int) -> float:
     """Mean seconds of one training step (objective + backward + optimizer step)."""
     gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(batch, 3, 32, 32, generator=gen).to(device)
+    x = torch.rand(batch, 3, image_size, image_size, generator=gen).to(device)
     y = torch.randint(0, 10, (batch,), generator=gen).to(device)
     opt = OPTIMIZERS[spec.optimizer](model.parameters(), spec.lr, spec.weight_decay)
     augment = get_augmentation(spec.augment)
@@ -66,10 +67,12 @@ def _time_steps(model, objective, spec, *, batch: int, steps: int, warmup: int, 
 
 
 def estimate(*, device: str = "cpu", steps: int = 3, warmup: int = 1, width: int | None = None,
-             batch: int | None = None, seeds: int | None = None, seed: int = 0) -> dict:
+             batch: int | None = None, seeds: int | None = None, seed: int = 0,
+             image_size: int = 32) -> dict:
     """Per-epoch seconds per regulariser and the sweep total (see the module docstring).
 
-    ``width``/``batch``/``seeds`` override the preset's (tests use tiny values).
+    ``width``/``batch``/``seeds``/``image_size`` override the preset's and CIFAR's
+    (tests use tiny values).
     """
     preset = get_preset("cifar10")
     spec = preset.train
@@ -83,7 +86,7 @@ def estimate(*, device: str = "cpu", steps: int = 3, warmup: int = 1, width: int
         model = ResNet18(3, 10, width=width, seed=seed).to(device)
         objective = make_objective(name, strength, **options)
         per_step[name] = _time_steps(model, objective, spec, batch=batch, steps=steps, warmup=warmup,
-                                     device=device, seed=seed)
+                                     device=device, seed=seed, image_size=image_size)
         per_epoch[name] = per_step[name] * steps_per_epoch
         counts[name] = count
     n_seeds = preset.n_seeds if seeds is None else seeds

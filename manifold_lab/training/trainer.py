@@ -136,8 +136,9 @@ def train(
     weight_decay : float
         >= 0, passed to the optimizer.
     lr_milestones : sequence of int
-        Epochs (counted from 0, increasing, >= 1) after which the learning rate is
-        multiplied by ``lr_gamma`` (:func:`step_lr`); empty (default): constant ``lr``.
+        Numbers of completed epochs (increasing, >= 1) after which the learning rate
+        is multiplied by ``lr_gamma`` (:func:`step_lr`; resumed runs included);
+        empty (default): constant ``lr``.
     lr_gamma : float
         Factor of each step, in (0, 1].
     augment : str, callable or None
