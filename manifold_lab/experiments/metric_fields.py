@@ -256,20 +256,25 @@ def _half_at(half: str) -> Callable[[Measurement], float]:
     return compute
 
 
-def _score_ssim(m: Measurement) -> float:
-    ref = m.es.score
+def _as_images(m: Measurement) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input gradients (in the score's space, ``Measurement.score_grad``) and the
+    reference score as images ``[n, c, h, w]``."""
     extras = m.es.extras
     shape = (m.grad.shape[0], *extras.get("score_image_shape", extras["image_shape"]))
-    return _mean(metrics.ssim_similarity(m.score_grad.reshape(shape), ref.reshape(shape)))
+    return m.score_grad.reshape(shape), m.es.score.reshape(shape)
+
+
+def _score_ssim(m: Measurement) -> float:
+    return _mean(metrics.ssim_similarity(*_as_images(m)))
 
 
 def _score_lpips(m: Measurement) -> float:
-    """``1 - LPIPS`` of g and the score as images (each max-abs normalised, resized to
-    ``lpips_size`` px first: at 28 px AlexNet's deeper maps would be empty)."""
-    shape = (m.grad.shape[0], *m.es.extras["image_shape"])
+    """``1 - LPIPS``-AlexNet of gradient and score, each max-abs normalised (the paper's
+    measure), with the loaded network ``extras["lpips"]``; images are resized to
+    ``extras["lpips_size"]`` px first when a kind sets it (at 28 px AlexNet's deeper maps
+    would be empty)."""
     net = m.es.extras["lpips"].to(device=m.grad.device, dtype=m.grad.dtype)
-    return _mean(metrics.lpips_similarity(m.grad.reshape(shape), m.es.score.reshape(shape), model=net,
-                                          upsample_to=m.es.extras["lpips_size"]))
+    return _mean(metrics.lpips_similarity(*_as_images(m), model=net, upsample_to=m.es.extras.get("lpips_size")))
 
 
 _FIELDS: dict[str, MetricField] = {}
@@ -342,7 +347,7 @@ for _f in (
                 "mean SSIM of g and the reference score as images (each max-abs normalised)",
                 needs="image_shape"),
     MetricField("score_lpips", _score_lpips, "{:.3f}", "lpips",
-                "mean 1 - LPIPS-AlexNet of g and the reference score as images (only with local weights)",
+                "mean 1 - LPIPS-AlexNet of g and the score as images (max-abs normalised; only with local weights)",
                 needs="lpips"),
     MetricField("paper_on", _paper_at("on"), "{:.2e}", "P_T",
                 "paper variant: softmax-L1 change along a unit tangent direction at the documented eps",

@@ -203,6 +203,7 @@ def run_experiment(
         The results.json object.
     """
     thresholds = thresholds or preset.thresholds
+    preset.data.check_inputs()  # missing data or weights: an error before run.json exists
     out = check_out_path(out_dir)
     check_contents(out)  # before the lock file is created in someone else's directory
     out.mkdir(parents=True, exist_ok=True)

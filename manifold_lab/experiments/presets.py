@@ -14,13 +14,15 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from manifold_lab.experiments import paper_units
 from manifold_lab.experiments.kinds import (
-    FashionMnistDistractorSpec, FashionMnistSpec, SignalDistractorSpec, VmfSphereSpec,
+    Cifar10Spec, FashionMnistDistractorSpec, FashionMnistSpec, SignalDistractorSpec, VmfSphereSpec,
 )
 from manifold_lab.experiments.reference import DataSpec
 from manifold_lab.experiments.regimes import RegimeThresholds
 from manifold_lab.models import MODEL_CLASSES
 from manifold_lab.training import objective_class, regularizers
+from manifold_lab.training.augment import get_augmentation
 from manifold_lab.training.objectives.base import check_weight
 
 __all__ = [
@@ -78,7 +80,13 @@ class TrainSpec:
     """Training of every swept model (the unregularised one included).
 
     Regulariser-specific settings (e.g. PGD steps) are options of the preset's
-    sweep entries, not training settings.
+    sweep entries, not training settings. ``optimizer`` is a name of
+    ``training.OPTIMIZERS`` (``"sgd"``: momentum 0.9); ``lr_milestones`` are
+    fractions of ``epochs`` after which the learning rate is multiplied by
+    ``lr_gamma`` (the paper's CIFAR schedule: ``(0.75, 0.875)``, 0.1);
+    ``augment`` names a ``training.augment.AUGMENTATIONS`` entry (``"crop_flip"``).
+    The defaults (no decay, constant rate, no augmentation) are what the toy and
+    Fashion-MNIST presets train with.
     """
 
     n_train: int
@@ -86,6 +94,22 @@ class TrainSpec:
     lr: float
     batch_size: int
     optimizer: str = "adam"
+    weight_decay: float = 0.0
+    lr_milestones: tuple[float, ...] = ()
+    lr_gamma: float = 0.1
+    augment: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr_milestones", tuple(float(f) for f in self.lr_milestones))
+        if any(not 0 < f < 1 for f in self.lr_milestones):
+            raise ValueError(f"TrainSpec.lr_milestones are fractions of the epochs in (0, 1), "
+                             f"got {self.lr_milestones}")
+        get_augmentation(self.augment)  # one-line error for an unknown name
+
+    def milestone_epochs(self) -> tuple[int, ...]:
+        """``lr_milestones`` in epochs: ``round(f * epochs)`` (at least 1), duplicates merged;
+        e.g. (0.75, 0.875) of 200 epochs -> (150, 175)."""
+        return tuple(sorted({max(1, round(f * self.epochs)) for f in self.lr_milestones}))
 
 
 @dataclass(frozen=True)
@@ -358,12 +382,78 @@ FMNIST_DISTRACTOR_QUICK = dataclasses.replace(
     n_seeds=1,
 )
 
+# cifar10 (the paper's CIFAR-10 protocol, THEORY.md): ResNet-18 (CIFAR variant, inputs
+# in [0, 1]), SGD momentum 0.9, weight decay 5e-4, batch 128, 200 epochs, lr 0.025 x0.1
+# at 75 % and 87.5 % of the epochs, random crop (pad 4) + horizontal flip. The paper's
+# 30 log-spaced strengths per regulariser, in the paper's units (_CIFAR_PAPER_GRID, kept
+# in the docs beside ours), mapped to the library's per-example units
+# (experiments.paper_units; the grids given to the objectives are ours):
+#   gradient norm  c 1e-5 ... 1e2      -> weight 1e5 c / 128^2 = 6.10 c   (6.10e-5 ... 610)
+#   smoothness     1e-4 ... 1e4        -> the same (per-example mean logit change at sigma 0.1)
+#   noise sigma    1e-3 ... 1e2        -> the same (per-pixel std on [0, 1] images)
+#   PGD-L2         eps_batch 1e-5 ... 1e4 -> per-example eps_batch / sqrt(128)  (8.84e-7 ... 884)
+# PGD: 10 steps (the paper's), step 2.5 eps / 10 (ours; the paper: 2 eps / 10), inputs
+# clipped to [0, 1]. Gradient norm: the paper's lr rule, lr / (c / 0.01) for c > 0.01, is
+# GradientNorm's lr_weight at c = 0.01 (weight 0.0610). One seed (the paper's), 256 metric images (~200 in the
+# paper), 5,000 accuracy images (the second half of the test split). Fits on all 50,000
+# training images (autoencoder latent 64; denoiser, or a user's DDPM via score_model).
+_CIFAR_PAPER_GRID = {
+    "gradient_norm": log_strengths(1e-5, 1e2, 30),
+    "smoothness": log_strengths(1e-4, 1e4, 30),
+    "noise_augmentation": log_strengths(1e-3, 1e2, 30),
+    "pgd_l2": log_strengths(1e-5, 1e4, 30),
+}
+_CIFAR_TO_OURS = {"gradient_norm": paper_units.gradient_norm_weight, "pgd_l2": paper_units.pgd_eps}
+_CIFAR_OPTIONS = {"pgd_l2": {"steps": 10, "bounds": (0.0, 1.0)},
+                  "gradient_norm": {"lr_weight": paper_units.gradient_norm_weight(0.01)}}
+_CIFAR_SWEEP = tuple(
+    (name, tuple(_CIFAR_TO_OURS.get(name, float)(v) for v in grid), _CIFAR_OPTIONS.get(name, {}))
+    for name, grid in _CIFAR_PAPER_GRID.items())
+_CIFAR_TRAIN = TrainSpec(n_train=50000, epochs=200, lr=0.025, batch_size=paper_units.PAPER_BATCH_SIZE,
+                         optimizer="sgd", weight_decay=5e-4, lr_milestones=(0.75, 0.875), lr_gamma=0.1,
+                         augment="crop_flip")
+_CIFAR_THEOREM_SIGMAS = (0.003, 0.01, 0.03, 0.1)
+
+CIFAR10 = Preset(
+    name="cifar10",
+    description="CIFAR-10 (--data-dir), ResNet-18, the paper's schedule and 30-strength grids; "
+                "autoencoder tangents, denoiser or DDPM score",
+    data=Cifar10Spec(),
+    model=ModelSpec("ResNet18", {}),
+    train=_CIFAR_TRAIN,
+    eval=EvalSpec(n_points=256, n_accuracy=5000, sigma=_IMAGE_SIGMA, sigmas=_IMAGE_SIGMAS, n_samples=16,
+                  theorem_sigmas=_CIFAR_THEOREM_SIGMAS, theorem_points=16, theorem_samples=32),
+    sweep=_CIFAR_SWEEP,
+    n_seeds=1,
+)
+
+# Quick: the whole pipeline on CPU in minutes on a few hundred images: ResNet-18 at a
+# quarter width (16 channels), 400 training images x 2 epochs (the paper's optimiser,
+# weight decay, step schedule and crop + flip), two strengths per regulariser (grid
+# indices 10 and 20), PGD with 3 steps, tiny fits on 400 images, 32 metric images,
+# 200 accuracy images (README: measured time).
+_CIFAR_QUICK_INDICES = (10, 20)
+CIFAR10_QUICK = dataclasses.replace(
+    CIFAR10,
+    data=Cifar10Spec(n_fit=400, latent_dim=16, ae_epochs=4, ae_width=16, denoiser_epochs=2,
+                     denoiser_width=8, n_directions=4),
+    model=ModelSpec("ResNet18", {"width": 16}),
+    train=dataclasses.replace(_CIFAR_TRAIN, n_train=400, epochs=2, batch_size=64),
+    eval=EvalSpec(n_points=32, n_accuracy=200, sigma=_IMAGE_SIGMA, sigmas=_IMAGE_SIGMAS, n_samples=4,
+                  theorem_sigmas=_CIFAR_THEOREM_SIGMAS, theorem_points=4, theorem_samples=8),
+    sweep=tuple((name, tuple(values[i] for i in _CIFAR_QUICK_INDICES),
+                 {**options, "steps": 3} if name == "pgd_l2" else options)
+                for name, values, options in CIFAR10.sweep),
+    n_seeds=1,
+)
+
 #: name -> (full preset, quick preset)
 PRESETS: dict[str, tuple[Preset, Preset]] = {
     TOY_SPHERE.name: (TOY_SPHERE, TOY_SPHERE_QUICK),
     TOY_SUBSPACE.name: (TOY_SUBSPACE, TOY_SUBSPACE_QUICK),
     FMNIST.name: (FMNIST, FMNIST_QUICK),
     FMNIST_DISTRACTOR.name: (FMNIST_DISTRACTOR, FMNIST_DISTRACTOR_QUICK),
+    CIFAR10.name: (CIFAR10, CIFAR10_QUICK),
 }
 
 

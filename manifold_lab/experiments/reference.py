@@ -157,6 +157,11 @@ class DataSpec(abc.ABC):
         it fits once per run (an autoencoder, a denoiser); exact kinds ignore it.
         """
 
+    def check_inputs(self) -> None:
+        """Fail early, with a one-line ``ValueError``, on missing or unreadable inputs
+        (data files, weights), before anything is written to a run directory
+        (``pipeline.run_experiment`` calls it first). Default: nothing to check."""
+
     @abc.abstractmethod
     def model_inputs(self) -> dict:
         """Constructor arguments of ``models.build_model`` fixed by the data,

@@ -145,9 +145,11 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
         x, y = training_data(reference, preset.train, seed=job.seed)
         model = build_model(preset.model, preset.data, seed=job.seed)
         objective = make_objective(job.regularizer, job.strength, **dict(job.options))
+        spec = preset.train
         result = train(
-            model, objective, data=(x, y), epochs=preset.train.epochs, lr=preset.train.lr,
-            optimizer=preset.train.optimizer, batch_size=preset.train.batch_size,
+            model, objective, data=(x, y), epochs=spec.epochs, lr=spec.lr * objective.lr_factor(),
+            optimizer=spec.optimizer, batch_size=spec.batch_size, weight_decay=spec.weight_decay,
+            lr_milestones=spec.milestone_epochs(), lr_gamma=spec.lr_gamma, augment=spec.augment,
             device=device, seed=job.seed, progress=False,
         )
         model = result.model

@@ -7,7 +7,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -17,10 +17,11 @@ from tqdm.auto import tqdm
 
 from manifold_lab._modes import eval_mode
 from manifold_lab._validation import check_finite, check_positive, check_positive_int
+from manifold_lab.training.augment import get_augmentation
 from manifold_lab.training.checkpoint import CheckpointError, load_checkpoint, load_state, save_checkpoint
 from manifold_lab.training.objectives.base import Objective
 
-__all__ = ["train", "TrainResult", "NonFiniteLossError", "OPTIMIZERS", "epoch_seed"]
+__all__ = ["train", "TrainResult", "NonFiniteLossError", "OPTIMIZERS", "epoch_seed", "step_lr"]
 
 #: Momentum of ``optimizer="sgd"``.
 SGD_MOMENTUM = 0.9
@@ -33,9 +34,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 # Independent random streams derived from (seed, epoch): the data order and the
-# objective's noise/attack draws.
+# objective's noise/attack draws, the augmentation's crops and flips.
 _PERMUTATION_STREAM = 0
 _OBJECTIVE_STREAM = 1
+_AUGMENT_STREAM = 2
 
 
 class NonFiniteLossError(ValueError):
@@ -77,6 +79,13 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
     return int(state[0]) << 32 | int(state[1])
 
 
+def step_lr(lr: float, epoch: int, milestones: Sequence[int], gamma: float) -> float:
+    """Learning rate of 0-based ``epoch`` under a step schedule:
+    ``lr * gamma ** #{m in milestones : epoch >= m}`` (``torch.optim.lr_scheduler.MultiStepLR``
+    stepped once per epoch; e.g. milestones (150, 175) of 200 epochs, the paper's CIFAR schedule)."""
+    return lr * gamma ** sum(epoch >= m for m in milestones)
+
+
 def train(
     model: nn.Module,
     objective: Callable,
@@ -89,6 +98,9 @@ def train(
     device: str | torch.device = "cpu",
     seed: int = 0,
     weight_decay: float = 0.0,
+    lr_milestones: Sequence[int] = (),
+    lr_gamma: float = 0.1,
+    augment: str | Callable[..., torch.Tensor] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
@@ -123,6 +135,17 @@ def train(
         on the CPU the same seed (and model init) gives bit-identical weights.
     weight_decay : float
         >= 0, passed to the optimizer.
+    lr_milestones : sequence of int
+        Numbers of completed epochs (increasing, >= 1) after which the learning rate
+        is multiplied by ``lr_gamma`` (:func:`step_lr`; resumed runs included);
+        empty (default): constant ``lr``.
+    lr_gamma : float
+        Factor of each step, in (0, 1].
+    augment : str, callable or None
+        Applied to every training batch before the objective: a name of
+        ``training.augment.AUGMENTATIONS`` (e.g. ``"crop_flip"``) or a callable
+        ``(x, generator) -> x``; its generator is seeded per epoch like the others
+        (:func:`epoch_seed` stream 2). ``None`` (default): the batches as given.
     checkpoint_path : path-like, optional
         If given, a checkpoint (model, optimizer, history, training configuration)
         is saved there after every epoch (see :mod:`~manifold_lab.training.checkpoint`).
@@ -156,6 +179,12 @@ def train(
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path")
+    milestones = tuple(check_positive_int("lr_milestones entry", m) for m in lr_milestones)
+    if any(b <= a for a, b in zip(milestones, milestones[1:])):
+        raise ValueError(f"lr_milestones must increase, got {list(milestones)}")
+    if not (math.isfinite(lr_gamma) and 0 < lr_gamma <= 1):
+        raise ValueError(f"lr_gamma must lie in (0, 1], got {lr_gamma}")
+    augment_fn = augment if callable(augment) else get_augmentation(augment)
     device = torch.device(device)
     batches = _Batches(data, batch_size, device)
     model.to(device)
@@ -170,6 +199,12 @@ def train(
     config = {"objective": _objective_config(objective), "lr": float(lr), "optimizer": optimizer,
               "batch_size": batch_size, "seed": seed, "weight_decay": float(weight_decay),
               "n_train": batches.n}
+    # Only set options enter the configuration, so checkpoints written before they
+    # existed still resume.
+    if milestones:
+        config.update(lr_milestones=list(milestones), lr_gamma=float(lr_gamma))
+    if augment is not None:
+        config["augment"] = augment if isinstance(augment, str) else getattr(augment, "__name__", "callable")
     history: list[dict] = []
     start = 0
     if resume and Path(checkpoint_path).exists():
@@ -181,11 +216,17 @@ def train(
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
             obj_gen = _generator(device, epoch_seed(seed, epoch, _OBJECTIVE_STREAM))
+            aug_gen = _generator(device, epoch_seed(seed, epoch, _AUGMENT_STREAM)) if augment_fn else None
+            if milestones:
+                for group in opt.param_groups:
+                    group["lr"] = step_lr(float(lr), epoch, milestones, lr_gamma)
             sums: dict[str, float] = {}
             model.train()
             for step, (xb, yb) in enumerate(batches.epoch(epoch_seed(seed, epoch, _PERMUTATION_STREAM))):
                 if batches.y is None and n_classes is not None:
                     _check_label_range(yb, n_classes)
+                if augment_fn is not None:
+                    xb = augment_fn(xb, aug_gen)
                 opt.zero_grad(set_to_none=True)
                 loss, logs = objective(model, xb, yb, generator=obj_gen)
                 value = float(loss.detach())

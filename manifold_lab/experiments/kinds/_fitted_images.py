@@ -10,7 +10,9 @@ fits are written there (each file atomically: ``autoencoder-<fp>.pt``,
 ``<fp>`` a fingerprint of everything the fits depend on; a later build with the
 same fingerprint loads them (resume, and every model job of a sweep), and a
 build of another configuration fits its own files beside them. A half-written
-set (no ``fits-<fp>.json``) is fitted again.
+set (no ``fits-<fp>.json``) is fitted again. A kind whose score comes from
+elsewhere (a user's pretrained diffusion model) passes it as ``score``: only the
+autoencoder is fitted and cached, the quality figures measure the given score.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 import manifold_lab
 from manifold_lab._io import atomic_write_bytes
 from manifold_lab.experiments.seeds import derive_seed, make_generator
-from manifold_lab.learned import AutoencoderManifold, LearnedScore, fit_autoencoder, fit_denoiser
+from manifold_lab.learned import AutoencoderManifold, LearnedScore, ScoreModel, fit_autoencoder, fit_denoiser
 
 __all__ = ["FitSettings", "FittedImages", "fit_or_load", "paper_eps", "CIFAR_RMS_NORM", "PAPER_CIFAR_EPS"]
 
@@ -63,7 +65,7 @@ class FittedImages:
     """The fitted autoencoder manifold, the learned score and their quality figures."""
 
     autoencoder: AutoencoderManifold
-    score: LearnedScore
+    score: ScoreModel
     quality: dict
 
 
@@ -80,7 +82,7 @@ def _fingerprint(settings: FitSettings, seed: int, n_images: int, tag: str) -> s
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _quality(ae: AutoencoderManifold, score: LearnedScore, test: torch.Tensor, sigma: float,
+def _quality(ae: AutoencoderManifold, score: ScoreModel, test: torch.Tensor, sigma: float,
              seed: int) -> dict:
     """Reconstruction MSE per pixel of the autoencoder and denoising MSE of the denoiser
     at ``sigma``, on held-out images, beside the pixel variance and ``sigma^2``."""
@@ -96,7 +98,8 @@ def _quality(ae: AutoencoderManifold, score: LearnedScore, test: torch.Tensor, s
 
 
 def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, *, seed: int,
-                tag: str, cache_dir: str | os.PathLike | None, device: str | torch.device = "cpu") -> FittedImages:
+                tag: str, cache_dir: str | os.PathLike | None, device: str | torch.device = "cpu",
+                score: ScoreModel | None = None) -> FittedImages:
     """Fit (or load from ``cache_dir``) the autoencoder and the denoiser on ``train``.
 
     Parameters
@@ -113,7 +116,10 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     cache_dir : path or None
         Where fits are kept; ``None``: fit in memory, nothing written.
     device : str or torch.device
-        Where the two networks are trained; they are returned (and saved) on the CPU.
+        Where the networks are trained; they are returned (and saved) on the CPU.
+    score : ScoreModel, optional
+        A score to use instead of fitting the denoiser (nothing is fitted or saved
+        for it; ``tag`` should then name it, so its quality figures are its own).
     """
     fp = _fingerprint(settings, seed, int(train.shape[0]), tag)
     folder = None if cache_dir is None else Path(cache_dir)
@@ -122,24 +128,28 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
         info_path = folder / f"fits-{fp}.json"
         if info_path.exists():
             quality = json.loads(info_path.read_text(encoding="utf-8"))
-            return FittedImages(AutoencoderManifold.load(ae_path), LearnedScore.load(den_path), quality)
+            learned = score if score is not None else LearnedScore.load(den_path)
+            return FittedImages(AutoencoderManifold.load(ae_path), learned, quality)
         folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     ae = fit_autoencoder(train, settings.latent_dim, epochs=settings.ae_epochs, width=settings.ae_width,
                          seed=derive_seed(seed, "autoencoder") % 2 ** 31, progress=False, device=device)
     ae.model.to("cpu")
     t1 = time.perf_counter()
-    score = fit_denoiser(train, sigma_min=settings.denoiser_sigma_min, sigma_max=settings.denoiser_sigma_max,
-                         epochs=settings.denoiser_epochs, width=settings.denoiser_width,
-                         seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device)
-    score.model.to("cpu")
+    fitted_score = score is None
+    if fitted_score:
+        score = fit_denoiser(train, sigma_min=settings.denoiser_sigma_min, sigma_max=settings.denoiser_sigma_max,
+                             epochs=settings.denoiser_epochs, width=settings.denoiser_width,
+                             seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device)
+        score.model.to("cpu")
     t2 = time.perf_counter()
     quality = {"fingerprint": fp, "fit_images": int(train.shape[0]), "autoencoder_fit_s": t1 - t0,
                "denoiser_fit_s": t2 - t1,
                **_quality(ae, score, test, settings.score_sigma, seed)}
     if folder is not None:
         ae.save(ae_path)
-        score.save(den_path)
+        if fitted_score:
+            score.save(den_path)
         # Written last: its presence means both checkpoints are complete.
         atomic_write_bytes(info_path, (json.dumps(quality, indent=2) + "\n").encode("utf-8"))
     return FittedImages(ae, score, quality)

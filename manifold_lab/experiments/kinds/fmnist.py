@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -37,7 +38,7 @@ from manifold_lab.experiments.metric_fields import gallery_curve, paper_curve
 from manifold_lab.experiments.reference import UNREGULARISED, DataSpec, Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 
-__all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageSplits", "load_splits", "subset"]
+__all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageReference", "ImageSplits", "load_splits", "subset"]
 
 #: Held-out images whose input gradients (and score) every row keeps, for the gallery figure.
 GALLERY_IMAGES = 4
@@ -50,7 +51,7 @@ LPIPS_SIZE = 64
 
 @dataclass(frozen=True)
 class ImageSplits:
-    """Training and test images ``[n, 1, 28, 28]`` in [0, 1] with labels."""
+    """Training and test images ``[n, c, h, w]`` in [0, 1] with labels."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -58,15 +59,16 @@ class ImageSplits:
     y_test: torch.Tensor
 
 
-def load_splits(data_dir: str | None) -> ImageSplits:
-    """Both Fashion-MNIST splits from ``data_dir`` (``None``: the Debian package's folder).
+def load_splits(data_dir: str | None, loader: Callable = load_fashion_mnist) -> ImageSplits:
+    """Both splits from ``data_dir``, read by ``loader(data_dir, split=...)``
+    (default: Fashion-MNIST; ``data_dir=None`` is its Debian package's folder).
 
-    Decoding the gzipped files takes seconds, and every model job of a sweep builds
+    Decoding the files takes seconds, and every model job of a sweep builds
     the reference: the decoded splits are kept per process (at most two folders),
-    keyed by the folder and the size and modification time of its files, so a
+    keyed by the loader, the folder and the size and modification time of its files, so a
     changed file is read again. The tensors are shared: callers index, never write.
     """
-    return _load_splits_cached(data_dir, _folder_stamp(data_dir))
+    return _load_splits_cached(loader, data_dir, _folder_stamp(data_dir))
 
 
 def _folder_stamp(data_dir: str | None) -> tuple:
@@ -81,11 +83,11 @@ def _folder_stamp(data_dir: str | None) -> tuple:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_splits_cached(data_dir: str | None, stamp: tuple) -> ImageSplits:
-    x_train, y_train = load_fashion_mnist(data_dir, split="train")
-    x_test, y_test = load_fashion_mnist(data_dir, split="test")
+def _load_splits_cached(loader: Callable, data_dir: str | None, stamp: tuple) -> ImageSplits:
+    x_train, y_train = loader(data_dir, split="train")
+    x_test, y_test = loader(data_dir, split="test")
     if x_test.shape[0] < 2:
-        raise ValueError(f"Fashion-MNIST test split of {data_dir!r} has {x_test.shape[0]} images; need >= 2")
+        raise ValueError(f"the test split of {data_dir!r} has {x_test.shape[0]} images; need >= 2")
     return ImageSplits(x_train, y_train, x_test, y_test)
 
 
@@ -103,12 +105,14 @@ def fit_images(splits: ImageSplits, n_fit: int, seed: int) -> torch.Tensor:
     return splits.x_train[idx]
 
 
-class FashionMnistReference(Reference):
-    """Ground truth of one ``fmnist`` run (see the module docstring)."""
+class ImageReference(Reference):
+    """Ground truth of one run of an image kind with fitted tangents and a score
+    (``fmnist``, ``cifar10``; see the module docstring)."""
 
     def __init__(self, splits: ImageSplits, fitted, *, score_sigma: float, eps: tuple[float, ...],
-                 n_directions: int, lpips: LPIPSAlexNet | None = None) -> None:
-        self.splits, self.fitted, self.lpips = splits, fitted, lpips
+                 n_directions: int, lpips: LPIPSAlexNet | None = None,
+                 lpips_size: int | None = LPIPS_SIZE) -> None:
+        self.splits, self.fitted, self.lpips, self.lpips_size = splits, fitted, lpips, lpips_size
         self.score_sigma, self.eps, self.n_directions = float(score_sigma), tuple(eps), int(n_directions)
         self.half = splits.x_test.shape[0] // 2
 
@@ -142,7 +146,7 @@ class FashionMnistReference(Reference):
                   "gallery_images": GALLERY_IMAGES,
                   "curves": {"paper_curve": paper_curve, "gallery": gallery_curve}}
         if self.lpips is not None:
-            extras.update(lpips=self.lpips, lpips_size=LPIPS_SIZE)
+            extras.update(lpips=self.lpips, lpips_size=self.lpips_size)
         return extras
 
 
@@ -193,8 +197,12 @@ class FashionMnistSpec(DataSpec):
         lpips = self.load_lpips()  # before the fits: a bad folder fails at once
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=self.kind,
                              cache_dir=cache_dir)
-        return FashionMnistReference(splits, fitted, score_sigma=self.score_sigma, eps=paper_eps(train),
-                                     n_directions=self.n_directions, lpips=lpips)
+        return ImageReference(splits, fitted, score_sigma=self.score_sigma, eps=paper_eps(train),
+                              n_directions=self.n_directions, lpips=lpips)
 
     def model_inputs(self):
         return {"in_channels": 1, "n_classes": 10, "image_size": 28}
+
+
+#: The former name of :class:`ImageReference` (kept for users' scripts).
+FashionMnistReference = ImageReference

@@ -64,6 +64,11 @@ class Objective(abc.ABC):
         """JSON-able ``{"name": ..., **constructor arguments}``."""
         return {"name": self.name}
 
+    def lr_factor(self) -> float:
+        """Factor on the learning rate that a sweep trains this objective with (default 1;
+        e.g. :class:`~manifold_lab.training.GradientNorm` with ``lr_weight``)."""
+        return 1.0
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({args})"

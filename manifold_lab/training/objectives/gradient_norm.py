@@ -39,6 +39,11 @@ class GradientNorm(Objective):
         ``λ`` >= 0.
     of : {"loss", "logit"}
         The differentiated scalar.
+    lr_weight : float, optional
+        The paper's step-size rule for strong penalties: for ``weight > lr_weight``
+        a sweep trains with the learning rate divided by ``weight / lr_weight``
+        (:meth:`lr_factor`; the paper's code: ``lr / (c / 0.01)`` for ``c > 0.01``).
+        ``None`` (default): the preset's learning rate at every weight.
 
     Logs ``ce``, ``grad_norm_sq`` (the mean squared norm, before ``λ``) and ``acc``.
     """
@@ -49,11 +54,20 @@ class GradientNorm(Objective):
     strength_meaning = "weight of the squared input-gradient norm penalty"
     relative_cost = 3.0  # double backpropagation
 
-    def __init__(self, weight: float, of: str = "loss") -> None:
+    def __init__(self, weight: float, of: str = "loss", lr_weight: float | None = None) -> None:
         self.weight = check_weight("weight", weight)
         if of not in _TARGETS:
             raise ValueError(f"of must be one of {_TARGETS}, got {of!r}")
         self.of = of
+        self.lr_weight = None if lr_weight is None else check_weight("lr_weight", lr_weight)
+        if self.lr_weight == 0:
+            raise ValueError("lr_weight must be > 0 (or None)")
+
+    def lr_factor(self) -> float:
+        """``min(1, lr_weight / weight)`` (1 without ``lr_weight``)."""
+        if self.lr_weight is None or self.weight <= self.lr_weight:
+            return 1.0
+        return self.lr_weight / self.weight
 
     def __call__(self, model, x, y, *, generator=None) -> tuple[torch.Tensor, Logs]:
         with torch.enable_grad():
@@ -71,4 +85,5 @@ class GradientNorm(Objective):
         return loss, {"ce": float(ce.detach()), "grad_norm_sq": float(penalty.detach()), "acc": accuracy(logits, y)}
 
     def config(self) -> dict:
-        return {"name": self.name, "weight": self.weight, "of": self.of}
+        extra = {} if self.lr_weight is None else {"lr_weight": self.lr_weight}
+        return {"name": self.name, "weight": self.weight, "of": self.of, **extra}

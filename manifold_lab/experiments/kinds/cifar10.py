@@ -1,0 +1,152 @@
+"""Data kind ``cifar10``: CIFAR-10 from a user's folder, learned tangents, fitted or pretrained score.
+
+The paper's own image setting (THEORY.md, "The paper's image protocols"). Images
+come from ``data_dir``, a folder that holds (or is) the standard
+``cifar-10-batches-py`` folder (``datasets.load_cifar10``, restricted unpickler;
+nothing is downloaded). As for ``fmnist`` (whose machinery this kind reuses:
+``kinds.fmnist.load_splits`` / ``ImageReference``, ``kinds._fitted_images``):
+models train on the 50,000 training images (each draws its own ``n_train``), the
+first half of the test split carries the gradient and sensitivity metrics, the
+second half the accuracy; tangent spaces come from a convolutional autoencoder
+(3 x 32 x 32, latent ``latent_dim``) fitted once per run on ``n_fit`` training
+images and cached in ``<run>/reference/``; the regime reference is the sweep's
+unregularised models.
+
+Score. From the in-project denoiser (fitted with the autoencoder), or, with
+``score_model``, from a user's local diffusers DDPM directory (e.g. a copy of
+``google/ddpm-cifar10-32``, read by ``learned.load_diffusers_score``; then no
+denoiser is fitted). The paper takes the EDM CIFAR-10 denoiser at sigma = 0.5 for
+inputs in [-1, 1]; ``x' = 2x - 1`` doubles every noise level, so the same noise
+is ``score_sigma = 0.25`` on the library's [0, 1] images (the default). The score
+is taken at the clean test image, as in the paper.
+
+Metric fields besides the common ones (the same names as ``fmnist``):
+``score_ssim``; the paper's unit-direction robustness ``paper_on``/``paper_off``
+at its own steps eps in {1.44, 2.64, 4.83, 8.86} (CIFAR-10 itself, so no
+rescaling; documented: 2.64) with the curve ``paper_curve``; and ``score_lpips``
+(1 - LPIPS-AlexNet, the paper's measure, at 32 px as the paper) only when both
+LPIPS weight files are on disk (``lpips_backbone``/``lpips_linear`` or their
+defaults, see ``metrics.lpips``), else the field is left out of the rows.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+from manifold_lab.datasets import load_cifar10
+from manifold_lab.datasets._files import DatasetError
+from manifold_lab.experiments.kinds._fitted_images import PAPER_CIFAR_EPS, FitSettings, fit_or_load
+from manifold_lab.experiments.kinds.fmnist import ImageReference, fit_images, load_splits
+from manifold_lab.experiments.kinds.registry import register_kind
+from manifold_lab.experiments.reference import UNREGULARISED, DataSpec
+from manifold_lab.metrics.lpips import LPIPSAlexNet, default_backbone_path, default_linear_path
+
+__all__ = ["Cifar10Spec", "Cifar10Reference", "PAPER_SCORE_SIGMA", "lpips_weight_paths"]
+
+#: The paper's score noise level, sigma = 0.5 on [-1, 1] images, in the library's [0, 1] scaling.
+PAPER_SCORE_SIGMA = 0.25
+#: How to get the data (the one-line error of a missing ``data_dir``).
+_HOW = ("cifar10 reads CIFAR-10 from --data-dir DIR (a folder that holds or is cifar-10-batches-py: "
+        "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, extracted)")
+
+
+def lpips_weight_paths(backbone: str | None, linear: str | None) -> tuple[Path, Path] | None:
+    """The two LPIPS weight files (given, else ``metrics.lpips`` defaults) when both exist, else None.
+
+    A path that is given but missing is a one-line ``FileNotFoundError``: the user
+    asked for LPIPS. Missing default files only mean "no LPIPS field".
+    """
+    for given, what in ((backbone, "lpips_backbone"), (linear, "lpips_linear")):
+        if given is not None and not Path(given).is_file():
+            raise FileNotFoundError(f"{what} {given} not found (see metrics.lpips for the weight files)")
+    paths = (Path(backbone) if backbone is not None else default_backbone_path(),
+             Path(linear) if linear is not None else default_linear_path())
+    return paths if all(p is not None and p.is_file() for p in paths) else None
+
+
+class Cifar10Reference(ImageReference):
+    """Ground truth of one ``cifar10`` run: ``ImageReference`` plus the optional LPIPS network."""
+
+    def __init__(self, *args, lpips: tuple[Path, Path] | None, score_model: str | None, **kwargs) -> None:
+        # LPIPS at the native 32 px, as the paper's CIFAR protocol (AlexNet maps 7, 3, 1, 1, 1).
+        super().__init__(*args, lpips=None if lpips is None else LPIPSAlexNet(*lpips), lpips_size=None, **kwargs)
+        self.lpips_paths, self.score_model = lpips, score_model
+
+    def fit_report(self):
+        return {**super().fit_report(), "score_model": self.score_model,
+                "lpips_weights": None if self.lpips_paths is None else [str(p) for p in self.lpips_paths]}
+
+
+@register_kind
+@dataclass(frozen=True)
+class Cifar10Spec(DataSpec):
+    """CIFAR-10 with an autoencoder's tangent spaces and a fitted or pretrained score.
+
+    ``data_dir``: a folder that holds or is ``cifar-10-batches-py`` (required; no
+    default location). ``n_fit`` training images feed the fits (autoencoder:
+    latent ``latent_dim``, ``ae_width`` channels, ``ae_epochs``; denoiser:
+    ``denoiser_width`` channels, ``denoiser_epochs``, noise levels log-uniform in
+    ``[denoiser_sigma_min, denoiser_sigma_max]``). ``score_model``: a local
+    diffusers DDPM directory used instead of the denoiser. The score is taken at
+    ``score_sigma`` ([0, 1] scaling) at the clean test image; ``n_directions``
+    unit directions per image for the paper's robustness variant;
+    ``lpips_backbone``/``lpips_linear``: LPIPS weight files (default: see
+    :func:`lpips_weight_paths`).
+    """
+
+    kind = "cifar10"
+    regime_reference = UNREGULARISED
+    fits_reference = True
+
+    data_dir: str | None = None
+    n_fit: int = 50000
+    latent_dim: int = 64
+    ae_epochs: int = 30
+    ae_width: int = 64
+    denoiser_epochs: int = 30
+    denoiser_width: int = 64
+    denoiser_sigma_min: float = 0.02
+    denoiser_sigma_max: float = 1.0
+    score_sigma: float = PAPER_SCORE_SIGMA
+    score_model: str | None = None
+    n_directions: int = 8
+    lpips_backbone: str | None = None
+    lpips_linear: str | None = None
+
+    def fit_settings(self) -> FitSettings:
+        return FitSettings(self.latent_dim, self.ae_epochs, self.ae_width, self.denoiser_epochs,
+                           self.denoiser_width, self.denoiser_sigma_min, self.denoiser_sigma_max,
+                           self.score_sigma)
+
+    def check_inputs(self) -> None:
+        """The data (read and validated once per process), the diffusers directory's
+        layout and any given LPIPS file, before a run directory is written."""
+        if self.data_dir is None:
+            raise DatasetError(f"no --data-dir given: {_HOW}")
+        load_splits(self.data_dir, load_cifar10)
+        if self.score_model is not None:
+            from manifold_lab.learned.diffusers_score import find_diffusers_layout
+            find_diffusers_layout(self.score_model)
+        lpips_weight_paths(self.lpips_backbone, self.lpips_linear)
+
+    def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
+        self.check_inputs()
+        splits = load_splits(self.data_dir, load_cifar10)
+        train = fit_images(splits, self.n_fit, seed)
+        score, tag = None, self.kind
+        if self.score_model is not None:
+            from manifold_lab.learned import load_diffusers_score
+            score = load_diffusers_score(self.score_model)
+            tag = f"{self.kind}+{os.path.abspath(self.score_model)}"
+        fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=tag,
+                             cache_dir=cache_dir, score=score)
+        return Cifar10Reference(splits, fitted, score_sigma=self.score_sigma, eps=PAPER_CIFAR_EPS,
+                                n_directions=self.n_directions,
+                                lpips=lpips_weight_paths(self.lpips_backbone, self.lpips_linear),
+                                score_model=self.score_model)
+
+    def model_inputs(self):
+        return {"in_channels": 3, "n_classes": 10}
