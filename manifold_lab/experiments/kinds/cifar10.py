@@ -35,7 +35,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from manifold_lab.datasets import load_cifar10
 from manifold_lab.datasets._files import DatasetError
 from manifold_lab.experiments.kinds._fitted_images import PAPER_CIFAR_EPS, FitSettings, fit_or_load
