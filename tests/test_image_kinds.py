@@ -349,3 +349,33 @@ def test_lpips_dir_errors(capsys, tmp_path, idx_dir):
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_data_options_reach_the_cifar10_spec(tmp_path):
+    """--lpips-dir fills cifar10's two weight paths from one folder; --score-model its
+    diffusers folder; both are one-line errors on kinds without them."""
+    import argparse
+
+    from manifold_lab.run import _data_options
+    from test_metrics_perceptual import write_weights
+
+    write_weights(tmp_path)
+    (tmp_path / "ddpm").mkdir()
+
+    def apply(name, **options):
+        args = argparse.Namespace(name=name, data_dir=None, lpips_dir=None, score_model=None,
+                                  distractor_dir=None)
+        for key, value in options.items():
+            setattr(args, key, value)
+        return _data_options(get_preset(name, quick=True).data, args)
+
+    data = apply("cifar10", lpips_dir=str(tmp_path), score_model=str(tmp_path / "ddpm"))
+    assert data.lpips_backbone == str(tmp_path / "alexnet-owt-7be5be79.pth")
+    assert data.lpips_linear == str(tmp_path / "alex.pth")
+    assert data.score_model == str(tmp_path / "ddpm")
+    with pytest.raises(ValueError, match="--score-model: preset 'fmnist' takes no pretrained score"):
+        apply("fmnist", score_model=str(tmp_path / "ddpm"))
+    with pytest.raises(ValueError, match="--score-model .* is not a directory"):
+        apply("cifar10", score_model=str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="alexnet-owt-7be5be79.pth not found"):
+        apply("cifar10", lpips_dir=str(tmp_path / "ddpm"))
