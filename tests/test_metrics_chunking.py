@@ -82,10 +82,11 @@ def test_tuner_settles_on_the_fastest_size(monkeypatch):
     plan = ChunkPlan(4, 4096, tuned=True, device=torch.device("cpu"))
     history = _drive(plan, clock, 5000)
     assert sum(history) == 5000
-    # 64 rows first (16 groups of 4), doubling, each size timed TRIALS = 2 times.
-    assert history[:8] == [16, 16, 32, 32, 64, 64, 128, 128]
+    # MIN_TUNED_ROWS = 32 rows first (8 groups of 4), doubling, each size timed TRIALS = 2 times.
+    assert _chunking.MIN_TUNED_ROWS == 32
+    assert history[:10] == [8, 8, 16, 16, 32, 32, 64, 64, 128, 128]
     # Then the fastest size; only the last call of each fixed-plan call (4096 + 904 groups) is a remainder.
-    assert [g for g in history[8:] if g != 64] == [(4096 - 480) % 64, 904 % 64]
+    assert [g for g in history[10:] if g != 64] == [(4096 - 496) % 64, 904 % 64]
     assert not plan.tuning
 
 
@@ -107,13 +108,13 @@ def test_tuned_calls_split_the_fixed_plan_at_aligned_rows(monkeypatch):
 def test_a_slow_first_call_does_not_decide(monkeypatch):
     """A one-off setup cost on the very first call: the second trial of that size counts."""
     calls = []
-    # Per group: 1.0 at 16 groups (the optimum), 1.2 above; the first call pays 100 extra.
-    cost = lambda g: (calls.append(g), g * (1.0 if g <= 16 else 1.2) + (100.0 if len(calls) == 1 else 0.0))[1]
+    # Per group: 1.0 at the start size, 8 groups (the optimum), 1.2 above; the first call pays 100 extra.
+    cost = lambda g: (calls.append(g), g * (1.0 if g <= 8 else 1.2) + (100.0 if len(calls) == 1 else 0.0))[1]
     clock = _FakeClock(cost)
     monkeypatch.setattr(_chunking.time, "perf_counter", clock)
     plan = ChunkPlan(4, 64, tuned=True, device=torch.device("cpu"))
     _drive(plan, clock, 1000)
-    assert plan.groups == 16 and not plan.tuning  # one timing alone would have settled on 32
+    assert plan.groups == 8 and not plan.tuning  # one timing alone would have settled on 16
 
 
 def test_fixed_plan_takes_whole_calls():

@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_CHUNK_ELEMENTS", "MIN_TUNED_ROWS", "ALIGN_ROWS", "GAIN", "de
 #: float32 inputs; activations scale with it). The tuner never exceeds it.
 DEFAULT_CHUNK_ELEMENTS = 2**20
 #: Rows of the first tuned call.
-MIN_TUNED_ROWS = 64
+MIN_TUNED_ROWS = 32
 #: Tuned calls split the fixed plan's calls at multiples of this many rows (see above).
 ALIGN_ROWS = 16
 #: A doubled call size is kept only if its time per row is below ``GAIN ×`` the best so far.
