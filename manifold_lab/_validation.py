@@ -91,3 +91,11 @@ def check_generator(generator: torch.Generator | None, device: torch.device | st
             "create the generator with torch.Generator(device=...) on the same device"
         )
 
+
+def check_image_batch(who: str, x: torch.Tensor, channels: int, size: Sequence[int] | None = None) -> None:
+    """One-line ``ValueError`` unless ``x`` is an image batch ``[n, channels, h, w]``
+    (``(h, w) == size`` when ``size`` is given), naming ``who`` expects it."""
+    if x.ndim == 4 and x.shape[1] == channels and (size is None or tuple(x.shape[-2:]) == tuple(size)):
+        return
+    hw = "h, w" if size is None else ", ".join(map(str, size))
+    raise ValueError(f"{who} expects x of shape [n, {channels}, {hw}], got {list(x.shape)}")

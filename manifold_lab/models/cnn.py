@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from manifold_lab._validation import check_positive_int
+from manifold_lab._validation import check_image_batch, check_positive_int
 from manifold_lab.models._activations import make_activation
 from manifold_lab.models.init import materialize
 
@@ -77,9 +77,7 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = (self.in_channels, self.image_size, self.image_width or self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"SmallCNN expects x of shape [n, {', '.join(map(str, expected))}], "
-                             f"got {list(x.shape)}")
+        check_image_batch("SmallCNN", x, expected[0], expected[1:])
         return self.head(self.features(x))
 
     def config(self) -> dict:

@@ -20,7 +20,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from manifold_lab._validation import check_positive, check_positive_int
+from manifold_lab._validation import check_image_batch, check_positive, check_positive_int
 from manifold_lab.models._activations import check_smooth_activation, make_activation
 from manifold_lab.models.autoencoder import check_image_shape
 from manifold_lab.models.init import materialize
@@ -123,9 +123,7 @@ class NoiseConditionalDenoiser(nn.Module):
         return self.conv_out(self.out_act(u1))
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"denoiser expects x of shape [n, {', '.join(map(str, self.image_shape))}], "
-                             f"got {list(x.shape)}")
+        check_image_batch("denoiser", x, self.image_shape[0], self.image_shape[1:])
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = (t[:, None, None, None] if i < 3 else t
                                         for i, t in enumerate(edm_coefficients(sigma, self.sigma_data)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from manifold_lab._validation import check_positive_int
+from manifold_lab._validation import check_image_batch, check_positive_int
 from manifold_lab.models.init import materialize
 
 __all__ = ["ImageNetResNet", "resnet18_imagenet", "resnet50"]
@@ -114,9 +114,7 @@ class ImageNetResNet(nn.Module):
         materialize(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"ResNet-{self.depth} expects x of shape [n, {self.in_channels}, h, w], "
-                             f"got {list(x.shape)}")
+        check_image_batch(f"ResNet-{self.depth}", x, self.in_channels)
         out = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return self.fc(self.avgpool(out).flatten(1))

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from manifold_lab._validation import check_finite, check_positive
+from manifold_lab._validation import check_finite, check_image_batch, check_positive
 
 __all__ = ["Normalized"]
 
@@ -42,6 +42,5 @@ class Normalized(nn.Module):
         self.register_buffer("std", std_t.view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.mean.shape[1]:
-            raise ValueError(f"Normalized expects x of shape [n, {self.mean.shape[1]}, h, w], got {list(x.shape)}")
+        check_image_batch("Normalized", x, self.mean.shape[1])
         return self.model((x - self.mean.to(x)) / self.std.to(x))

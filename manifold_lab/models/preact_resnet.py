@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from manifold_lab._validation import check_positive_int
+from manifold_lab._validation import check_image_batch, check_positive_int
 from manifold_lab.models.init import materialize
 
 __all__ = ["PreActResNet18"]
@@ -85,9 +85,7 @@ class PreActResNet18(nn.Module):
         materialize(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[-2:] != (32, 32):
-            raise ValueError(f"PreActResNet18 expects x of shape [n, {self.in_channels}, 32, 32], "
-                             f"got {list(x.shape)}")
+        check_image_batch("PreActResNet18", x, self.in_channels, (32, 32))
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
         out = F.avg_pool2d(F.relu(self.bn(out)), 4)
         return self.linear(out.flatten(1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from manifold_lab._validation import check_positive_int
+from manifold_lab._validation import check_image_batch, check_positive_int
 from manifold_lab.models._activations import make_activation
 from manifold_lab.models.init import materialize
 
@@ -96,9 +96,7 @@ class ResNet18(nn.Module):
         materialize(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"ResNet18 expects x of shape [n, {self.in_channels}, h, w], "
-                             f"got {list(x.shape)}")
+        check_image_batch("ResNet18", x, self.in_channels)
         return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))
 
     def config(self) -> dict:

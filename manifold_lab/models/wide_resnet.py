@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from manifold_lab._validation import check_positive_int
+from manifold_lab._validation import check_image_batch, check_positive_int
 from manifold_lab.models.init import materialize
 
 __all__ = ["WideResNet"]
@@ -105,9 +105,7 @@ class WideResNet(nn.Module):
         materialize(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[-2:] != (32, 32):
-            raise ValueError(f"WideResNet expects x of shape [n, {self.in_channels}, 32, 32], "
-                             f"got {list(x.shape)}")
+        check_image_batch("WideResNet", x, self.in_channels, (32, 32))
         out = self.block3(self.block2(self.block1(self.conv1(x))))
         out = F.avg_pool2d(F.relu(self.bn1(out)), 8)
         return self.fc(out.flatten(1))
