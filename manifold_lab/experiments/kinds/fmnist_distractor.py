@@ -179,13 +179,18 @@ class DistractorReference(Reference):
 
     def _per_half(self, x: torch.Tensor, signal_fn, distractor_fn) -> list[torch.Tensor]:
         """``[fn(top half), fn(bottom half)]``, each image's half through ``signal_fn``
-        where it holds the signal and through ``distractor_fn`` where it holds the digit."""
+        where it holds the signal and through ``distractor_fn`` where it holds the digit
+        (each network sees only the images it is for)."""
         top = self._signal_on_top(x)
         out = []
         for i, half in enumerate((x[:, :, :_SIDE], x[:, :, _SIDE:])):
             is_signal = top if i == 0 else ~top
-            a, b = signal_fn(half), distractor_fn(half)
-            out.append(torch.where(is_signal.reshape(-1, *([1] * (a.dim() - 1))), a, b))
+            parts = [(mask, fn(half[mask])) for mask, fn in ((is_signal, signal_fn), (~is_signal, distractor_fn))
+                     if mask.any()]
+            result = parts[0][1].new_empty((x.shape[0], *parts[0][1].shape[1:]))
+            for mask, values in parts:
+                result[mask] = values
+            out.append(result)
         return out
 
     def _is_glyph(self, halves: torch.Tensor) -> torch.Tensor:
