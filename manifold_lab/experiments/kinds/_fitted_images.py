@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -58,6 +58,11 @@ class FitSettings:
     denoiser_sigma_min: float
     denoiser_sigma_max: float
     score_sigma: float
+
+    @classmethod
+    def of(cls, spec) -> "FitSettings":
+        """The settings a kind spec declares as fields of the same names."""
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(cls)})
 
 
 @dataclass

@@ -116,9 +116,7 @@ class Cifar10Spec(DataSpec):
     lpips_linear: str | None = None
 
     def fit_settings(self) -> FitSettings:
-        return FitSettings(self.latent_dim, self.ae_epochs, self.ae_width, self.denoiser_epochs,
-                           self.denoiser_width, self.denoiser_sigma_min, self.denoiser_sigma_max,
-                           self.score_sigma)
+        return FitSettings.of(self)
 
     def check_inputs(self) -> None:
         """The data (read and validated once per process), the diffusers directory's

@@ -187,9 +187,7 @@ class FashionMnistSpec(DataSpec):
         return None if self.lpips_dir is None else LPIPSAlexNet(*weight_files_in(self.lpips_dir))
 
     def fit_settings(self) -> FitSettings:
-        return FitSettings(self.latent_dim, self.ae_epochs, self.ae_width, self.denoiser_epochs,
-                           self.denoiser_width, self.denoiser_sigma_min, self.denoiser_sigma_max,
-                           self.score_sigma)
+        return FitSettings.of(self)
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = load_splits(self.data_dir)
