@@ -308,6 +308,9 @@ def test_cifar_score_cosine_is_exact_with_a_known_diffusers_score(capsys, tmp_pa
     x, y = _cifar_test_set(cifar)
     expected = _cosine_with_minus_ones(_gradient(net, x[idx], y[idx]))
     assert results["models"][0]["score_cosine"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    fp = results["reference_fits"]["fingerprint"]
+    assert (out / "reference" / f"autoencoder-{fp}.pt").exists()
+    assert not (out / "reference" / f"denoiser-{fp}.pt").exists()  # the user's score replaces the denoiser
 
 
 def test_imagenet_score_cosine_compares_the_pillow_downsampled_gradient(capsys, tmp_path):

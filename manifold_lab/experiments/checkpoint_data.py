@@ -189,9 +189,12 @@ def build_reference(data: EvalData, opt: EvalDataOptions, *, cache_dir: str | os
     settings = replace(FIT_SETTINGS, score_sigma=data.score_sigma)
     if opt.fit_epochs is not None:
         settings = replace(settings, ae_epochs=opt.fit_epochs, denoiser_epochs=opt.fit_epochs)
-    fitted = fit_or_load(settings, data.fit_images, data.quality_images, seed=opt.seed, tag=data.tag,
-                         cache_dir=cache_dir, device=opt.device)
-    score = data.score if data.score is not None else fitted.score
+    # A user's score model replaces the denoiser: nothing is fitted for it, and the tag names
+    # it so its quality figures are cached apart from the in-project denoiser's.
+    tag = data.tag if opt.score_model is None else f"{data.tag}+{os.path.abspath(opt.score_model)}"
+    fitted = fit_or_load(settings, data.fit_images, data.quality_images, seed=opt.seed, tag=tag,
+                         cache_dir=cache_dir, device=opt.device, score=data.score)
+    score = fitted.score
     image_shape = tuple(data.images.shape[1:])
     report = {**fitted.quality, **data.info,
               "score_model": opt.score_model or "in-project denoiser (reference/ of the run directory)"}
