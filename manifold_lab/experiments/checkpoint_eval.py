@@ -40,8 +40,9 @@ from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set
 from manifold_lab.experiments.metric_fields import metric_fields, paper_curve
 from manifold_lab.experiments.presets import EvalSpec
 from manifold_lab.experiments.reference import Reference
-from manifold_lab.experiments.reports import atomic_write_json, atomic_write_text, csv_text, present_fields, \
-    read_json
+from manifold_lab.experiments.reports import (
+    atomic_write_json, atomic_write_text, csv_text, curves_csv_text, format_cell, present_fields, read_json,
+)
 from manifold_lab.experiments.rundir import RunDirError, check_out_path
 from manifold_lab.learned import ScoreModel
 from manifold_lab.training import load_user_checkpoint
@@ -273,12 +274,7 @@ def summary_text(rows: Sequence[dict]) -> str:
         (f.header, f.name, f.fmt) for f in metric_fields()
         if f.header is not None and f.compute is not None and f.name in present]
 
-    def cell(fmt, value):
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            return "-"
-        return fmt.format(value)
-
-    cells = [[cell(fmt, Path(r[key]).name if key == "checkpoint" else r.get(key)) for _, key, fmt in columns]
+    cells = [[format_cell(fmt, Path(r[key]).name if key == "checkpoint" else r.get(key)) for _, key, fmt in columns]
              for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (h, _, _) in enumerate(columns)]
 
@@ -289,19 +285,10 @@ def summary_text(rows: Sequence[dict]) -> str:
     return "\n".join([*lines, *(join(c) for c in cells)])
 
 
-def _curves_csv(rows: Sequence[dict]) -> str:
-    """Long format: one line per (checkpoint, sigma) of the Def. 1 curves."""
-    keys = ("on", "off", "on_stderr", "off_stderr")
-    flat = [{"id": r["id"], "checkpoint": r["checkpoint"], "sigma": sigma,
-             **{k: r["robustness_curve"][k][i] for k in keys}}
-            for r in rows for i, sigma in enumerate(r["robustness_curve"]["sigmas"])]
-    return csv_text(flat, ("id", "checkpoint", "sigma", *keys))
-
-
 def write_results(out: Path, results: dict) -> None:
     """``models.csv``, ``robustness_curves.csv``, ``summary.txt``, then ``results.json`` (atomically each)."""
     rows = results["models"]
-    texts = {"models.csv": csv_text(rows, _csv_columns(rows)), "robustness_curves.csv": _curves_csv(rows),
+    texts = {"models.csv": csv_text(rows, _csv_columns(rows)), "robustness_curves.csv": curves_csv_text(rows, identity=("id", "checkpoint")),
              "summary.txt": summary_text(rows) + "\n"}
     for name in REPORT_FILES[:-1]:
         atomic_write_text(out / name, texts[name])

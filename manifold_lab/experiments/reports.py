@@ -29,6 +29,7 @@ __all__ = [
     "to_jsonable",
     "csv_text",
     "curves_csv_text",
+    "format_cell",
     "group_rows",
     "summary_table",
 ]
@@ -101,22 +102,26 @@ def csv_text(rows: Iterable[dict], fields: Sequence[str] | None = None) -> str:
     return buf.getvalue()
 
 
-def curves_csv_text(rows: Iterable[dict]) -> str:
-    """Long-format CSV of the robustness curves: one line per (model, sigma)."""
-    fields = ("id", "regularizer", "strength", "seed", "sigma", "on", "off", "on_stderr", "off_stderr")
+#: Identity columns of a sweep's curves CSV, and the values of the reference model's row.
+_CURVE_IDENTITY = ("id", "regularizer", "strength", "seed")
+_CURVE_DEFAULTS = {"id": "bayes_optimal", "regularizer": "bayes_optimal"}
+
+
+def curves_csv_text(rows: Iterable[dict], identity: Sequence[str] = _CURVE_IDENTITY) -> str:
+    """Long-format CSV of the robustness curves: one line per (model, sigma), the
+    ``identity`` columns of each row first (a sweep's by default; the reference
+    model's row, without them, is named ``bayes_optimal``)."""
+    keys = ("on", "off", "on_stderr", "off_stderr")
     flat = []
     for row in rows:
         curve = row["robustness_curve"]
         for i, sigma in enumerate(curve["sigmas"]):
             flat.append({
-                "id": row.get("id", "bayes_optimal"),
-                "regularizer": row.get("regularizer", "bayes_optimal"),
-                "strength": row.get("strength"),
-                "seed": row.get("seed"),
+                **{k: row.get(k, _CURVE_DEFAULTS.get(k)) for k in identity},
                 "sigma": sigma,
-                **{k: curve[k][i] for k in ("on", "off", "on_stderr", "off_stderr")},
+                **{k: curve[k][i] for k in keys},
             })
-    return csv_text(flat, fields)
+    return csv_text(flat, (*identity, "sigma", *keys))
 
 
 def _mean(values: Sequence[float | None]) -> float:
@@ -167,7 +172,8 @@ def _table_columns(present: set[str]) -> list[tuple[str, str, str]]:
             ("regime", "regime", "{}"), ("seeds", "seed_regimes", "{}")]
 
 
-def _fmt(fmt: str, value) -> str:
+def format_cell(fmt: str, value) -> str:
+    """``fmt.format(value)``, or ``-`` for a missing or non-finite number."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return fmt.format(value)
@@ -189,7 +195,7 @@ def summary_table(groups: Sequence[dict], bayes: dict | None) -> str:
                           on_relative=1.0, seed_regimes=""))
     for g in groups:
         table.append(dict(g, seed_regimes="".join(_ABBREV.get(r, "?") for r in g["regimes"])))
-    cells = [[_fmt(fmt, row.get(key)) for _, key, fmt in columns] for row in table]
+    cells = [[format_cell(fmt, row.get(key)) for _, key, fmt in columns] for row in table]
     headers = [h for h, _, _ in columns]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     left = {0, 1, len(widths) - 2, len(widths) - 1}  # text columns; numbers right-aligned
