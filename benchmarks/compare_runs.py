@@ -24,7 +24,8 @@ import sys
 from collections import defaultdict
 
 #: Fields that measure time or identify a run, not results.
-IGNORED = {"runtime_s", "runtime_total_s", "compute_s", "train_s", "eval_s", "fingerprint",
+IGNORED = {"runtime_s", "runtime_total_s", "compute_s", "compute_cpu_s", "train_s", "eval_s", "train_cpu_s",
+           "eval_cpu_s", "fingerprint",
            "resumed_models", "markdown", "time_s"}
 #: Top-level fields expected to change with the code (listed, not failures).
 VERSIONED = {"schema_version"}

@@ -271,7 +271,7 @@ def test_mnist_distractor_ground_truth_uses_each_halfs_own_fits(digit_ref):
             assert torch.allclose(basis[i, rows, h * k:(h + 1) * k], ae.tangent_basis(half)[0], atol=1e-5)
             assert torch.equal(basis[i, rows, (1 - h) * k:(2 - h) * k],
                                torch.zeros(784, k, dtype=basis.dtype))
-            assert torch.allclose(score[i, rows], den.score(half, 0.1)[0], rtol=1e-5, atol=1e-5)
+            assert torch.allclose(score[i, rows], den.score(half, digit_ref.spec.score_sigma)[0], rtol=1e-5, atol=1e-5)
     # The digit fits are a second, different pair of networks.
     half = x[:1, :, :28]
     assert not torch.allclose(fashion_ae.tangent_basis(half), digit_ae.tangent_basis(half))
@@ -352,7 +352,7 @@ def test_lpips_dir_errors(capsys, tmp_path, idx_dir):
 
 
 def test_data_options_reach_the_cifar10_spec(tmp_path):
-    """--lpips-dir fills cifar10's two weight paths from one folder; --score-model its
+    """--lpips-dir gives cifar10 the folder its two weight paths come from; --score-model its
     diffusers folder; both are one-line errors on kinds without them."""
     import argparse
 
@@ -370,8 +370,7 @@ def test_data_options_reach_the_cifar10_spec(tmp_path):
         return _data_options(get_preset(name, quick=True).data, args)
 
     data = apply("cifar10", lpips_dir=str(tmp_path), score_model=str(tmp_path / "ddpm"))
-    assert data.lpips_backbone == str(tmp_path / "alexnet-owt-7be5be79.pth")
-    assert data.lpips_linear == str(tmp_path / "alex.pth")
+    assert data.lpips_paths() == (tmp_path / "alexnet-owt-7be5be79.pth", tmp_path / "alex.pth")
     assert data.score_model == str(tmp_path / "ddpm")
     with pytest.raises(ValueError, match="--score-model: preset 'fmnist' takes no pretrained score"):
         apply("fmnist", score_model=str(tmp_path / "ddpm"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from manifold_lab import models
-from manifold_lab.experiments.presets import ModelSpec, TrainSpec
+from manifold_lab.experiments.specs import ModelSpec, TrainSpec
 from manifold_lab.experiments.reference import DataSpec, Reference
 from manifold_lab.experiments.seeds import INIT_SEED_MOD, derive_seed, make_generator
 

@@ -13,7 +13,12 @@ For each regulariser, on seed-mean numbers over its strength grid:
    that order (never stepping back) and all three occur.
 3. **score peak** — ``score_cosine`` peaks at a ``bayes_aligned`` strength and the
    peak is above the unregularised model's value (the margin is reported).
-4. **distractor ratio** (rows with ``signal_sensitivity``, the ``fmnist_distractor``
+4. **where each alignment peaks** — for every alignment field the rows have
+   (:data:`ALIGNMENT_FIELDS`: both protocols of image kinds, the exact ones of
+   synthetic kinds), the strength of its seed-mean maximum, that value with its
+   seed min..max, the regime there, the unregularised value and the margin
+   (``peaks``).
+5. **distractor ratio** (rows with ``signal_sensitivity``, the ``fmnist_distractor``
    kind; the paper's Figure 5) — the ratio signal / distractor sensitivity of the
    robust models is above the standard (unregularised) model's: reported per
    strength, with the booleans ``distractor_ratio_above_standard_all`` (every
@@ -27,7 +32,11 @@ from typing import Sequence
 
 from manifold_lab.experiments.regimes import REGIMES
 
-__all__ = ["labels_in_order", "spearman", "check_claims"]
+__all__ = ["labels_in_order", "spearman", "check_claims", "alignment_peaks", "ALIGNMENT_FIELDS"]
+
+#: Alignment fields whose peak over the strength grid is reported (those present).
+ALIGNMENT_FIELDS = ("score_cosine", "cond_score_cosine", "avg_score_cosine", "score_ssim", "score_lpips",
+                    "sum_logits_cosine", "sum_logits_ssim", "sum_logits_lpips")
 
 
 def labels_in_order(labels: Sequence[str]) -> bool:
@@ -119,8 +128,38 @@ def check_claims(groups: Sequence[dict], unregularised: dict) -> dict:
                 peak["score_cosine"] > unregularised["score_cosine"]
             ),
         }
+        out[name]["peaks"] = alignment_peaks(gs, unregularised)
         if "signal_sensitivity" in unregularised:
             out[name].update(_distractor_claim(gs, unregularised))
+    return out
+
+
+def _finite(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def alignment_peaks(gs: Sequence[dict], unregularised: dict, fields: Sequence[str] = ALIGNMENT_FIELDS) -> dict:
+    """Per alignment field present: where its seed mean peaks over ``gs`` (one
+    regulariser's groups) and how that compares with the unregularised model.
+
+    Returns
+    -------
+    dict
+        ``{field: {"strength", "value", "min", "max", "regime", "unregularised",
+        "margin"}}`` (``min``/``max``: the seed range at the peak; ``margin`` = value
+        minus the unregularised value); fields with no finite value are left out.
+    """
+    out = {}
+    for f in fields:
+        finite = [g for g in gs if _finite(g.get(f))]
+        if not finite:
+            continue
+        peak = max(finite, key=lambda g: g[f])
+        base = unregularised.get(f)
+        out[f] = {"strength": peak["strength"], "value": peak[f], "min": peak.get(f + "_min"),
+                  "max": peak.get(f + "_max"), "regime": peak["regime"],
+                  "unregularised": base if _finite(base) else math.nan,
+                  "margin": peak[f] - base if _finite(base) else math.nan}
     return out
 
 

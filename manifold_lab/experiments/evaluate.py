@@ -23,7 +23,7 @@ import torch
 from manifold_lab import metrics
 from manifold_lab._modes import eval_mode
 from manifold_lab.experiments.metric_fields import Measurement, model_fields
-from manifold_lab.experiments.presets import EvalSpec
+from manifold_lab.experiments.specs import EvalSpec
 from manifold_lab.experiments.reference import Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 

@@ -1,11 +1,13 @@
 """Figures of the image kinds: the gradient gallery (Figure 1) and Figure 5.
 
-- ``fig_gallery.png`` (rows with a ``gallery`` entry): for a few fixed held-out
-  images, the first row is the images, the second the reference score, then
-  one row per model (seed 0: the unregularised model, then every strength of
-  each regulariser), each cell the input gradient ``grad_x log p(y|x)``; every
-  cell is divided by its own max-abs value and drawn on the same [-1, 1] colour
-  scale; each model row is titled with its regulariser, strength and regime.
+- ``fig_gallery.png`` (rows with a ``gallery`` entry): for a few fixed test
+  images, two blocks side by side, the gradient of ``log p(y|x)`` (ours) and of
+  the sum of logits (the paper's released protocol); in each, the first row is
+  the images, the second the learned score it is compared with, then one row
+  per model (seed 0: the unregularised model, then every strength of each
+  regulariser), labelled with regulariser, strength, regime and accuracy; every
+  cell is divided by its own max-abs value and drawn on one [-1, 1] colour scale,
+  shown by the colour bar.
 - ``fig_distractor.png`` (rows with a ``half_curve``): the ratio signal /
   distractor sensitivity against the noise std, the unregularised model and
   every robust model (seed 0), the paper's Figure 5.
@@ -22,8 +24,11 @@ from manifold_lab.metrics.perceptual import normalize_images
 
 __all__ = ["figure_gallery", "figure_distractor", "image_figures"]
 
-_CELL = 1.1  # inches per gallery cell
-_LABEL_WIDTH = 2.4  # inches for the row labels
+_CELL = 0.85  # inches per gallery cell
+_LABEL_WIDTH = 2.2  # inches for the row labels
+_GAP = 0.35  # inches between the two gradient blocks
+_TOP = 0.75  # inches above the cells: title and block headers
+_BOTTOM = 0.55  # inches below the cells: the colour bar
 
 
 def _seed0_rows(results: dict, key: str) -> list[dict]:
@@ -42,31 +47,74 @@ def _cells(values: list[list[float]], shape: list[int]) -> torch.Tensor:
     return normalize_images(t, "max_abs")[:, 0]
 
 
+def _row_label(r: dict) -> str:
+    label = "unregularised" if r["regularizer"] == "none" else f"{r['regularizer']} {r['strength']:g}"
+    acc = r.get("accuracy")
+    acc_text = "" if acc is None else f", acc {acc:.2f}"
+    return f"{label}\n({r.get('regime', '?')}{acc_text})"
+
+
 def figure_gallery(results: dict):
-    """The gradient gallery, or ``None`` when no row has a ``gallery``."""
+    """The gradient gallery, or ``None`` when no row has a ``gallery``.
+
+    Two blocks side by side over the same test images: on the left the gradient
+    of ``log p(y|x)`` (ours), on the right the gradient of the sum of logits (the
+    paper's released protocol); rows are the images, the score each block is
+    compared with, then one row per model (seed 0; every strength of every
+    regulariser). Every gradient or score cell is divided by its own max-abs value
+    and drawn on one [-1, 1] colour scale (the bar at the bottom).
+    """
     rows = _seed0_rows(results, "gallery")
     if not rows:
         return None
     g0 = rows[0]["gallery"]
     shape, n = g0["shape"], len(g0["images"])
-    lines = [("images", torch.tensor(g0["images"]).reshape(n, *shape)[:, 0], "gray", (0, 1)),
-             ("reference score", _cells(g0["score"], shape), "bwr", (-1, 1))]
+    sigmas = results.get("reference_fits") or {}
+    ours_sigma, paper_sigma = sigmas.get("score_sigma"), sigmas.get("paper_score_sigma")
+    both = "gradient_sum_logits" in g0
+    images = torch.tensor(g0["images"]).reshape(n, *shape)[:, 0]
+    blocks = [("ours", "gradient", "score", ours_sigma)]
+    if both:
+        blocks.append(("paper", "gradient_sum_logits", "paper_score" if "paper_score" in g0 else "score",
+                       paper_sigma if "paper_score" in g0 else ours_sigma))
+    lines = [("test images", [(images, "gray", (0, 1))] * len(blocks))]
+    lines.append(("learned score", [(_cells(g0[key], shape), "bwr", (-1, 1)) for _, _, key, _ in blocks]))
     for r in rows:
-        label = "unregularised" if r["regularizer"] == "none" else f"{r['regularizer']} {r['strength']:g}"
-        lines.append((f"{label} ({r.get('regime', '?')})", _cells(r["gallery"]["gradient"], shape), "bwr", (-1, 1)))
+        lines.append((_row_label(r), [(_cells(r["gallery"][grad], shape), "bwr", (-1, 1))
+                                      for _, grad, _, _ in blocks]))
     aspect = shape[1] / shape[2]
-    width = _LABEL_WIDTH + n * _CELL
-    fig = new_figure(width, len(lines) * _CELL * aspect * 0.9 + 0.6)
-    axes = fig.subplots(len(lines), n, squeeze=False, gridspec_kw=dict(
-        left=_LABEL_WIDTH / width, right=0.99, top=1 - 0.4 / fig.get_figheight(), bottom=0.01, hspace=0.08, wspace=0.04))
-    for i, (label, cells, cmap, (lo, hi)) in enumerate(lines):
-        for j in range(n):
-            ax = axes[i][j]
-            ax.imshow(cells[j].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[i][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    fig.suptitle(f"{results['preset']}: input gradients (each cell max-abs normalised)", fontsize=9)
+    cell_h = _CELL * aspect
+    width = _LABEL_WIDTH + len(blocks) * n * _CELL + (len(blocks) - 1) * _GAP + 0.1
+    height = _TOP + len(lines) * cell_h * 1.04 + _BOTTOM
+    fig = new_figure(width, height)
+    image = None
+    for b, (name, grad_key, score_key, sigma) in enumerate(blocks):
+        left = _LABEL_WIDTH + b * (n * _CELL + _GAP)
+        axes = fig.subplots(len(lines), n, squeeze=False, gridspec_kw=dict(
+            left=left / width, right=(left + n * _CELL) / width, top=1 - _TOP / height,
+            bottom=_BOTTOM / height, hspace=0.04, wspace=0.04))
+        for i, (label, per_block) in enumerate(lines):
+            cells, cmap, (lo, hi) = per_block[b]
+            for j in range(n):
+                ax = axes[i][j]
+                image_ij = ax.imshow(cells[j].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+                if cmap == "bwr":
+                    image = image_ij
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if b == 0:
+                axes[i][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+        sigma_text = "" if sigma is None else f" vs score at $\\sigma$={sigma:g}"
+        what = (r"$\nabla_x \log p(y|x)$" if grad_key == "gradient" else r"$\nabla_x \sum_c z_c(x)$ (paper's code)")
+        fig.text((left + n * _CELL / 2) / width, 1 - (_TOP - 0.08) / height, what + sigma_text,
+                 ha="center", va="bottom", fontsize=8)
+    fig.text(0.5, 1 - 0.08 / height, f"{results['preset']}: input gradients of the seed-0 models at "
+             f"{n} test images", ha="center", va="top", fontsize=10)
+    cax = fig.add_axes([_LABEL_WIDTH / width, 0.18 / height, min(3.0, width - _LABEL_WIDTH - 0.2) / width,
+                        0.12 / height])
+    bar = fig.colorbar(image, cax=cax, orientation="horizontal")
+    bar.set_label("value / max |value| of each cell (red > 0, blue < 0)", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     return fig
 
 

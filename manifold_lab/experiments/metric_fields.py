@@ -29,8 +29,8 @@ import torch
 from manifold_lab import metrics
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 
-if TYPE_CHECKING:  # presets imports the kinds, whose image kinds import this module
-    from manifold_lab.experiments.presets import EvalSpec
+if TYPE_CHECKING:
+    from manifold_lab.experiments.specs import EvalSpec
 
 __all__ = ["MetricField", "Measurement", "register_metric", "unregister_metric", "metric_fields",
            "model_fields", "regime_fields", "numeric_field_names", "paper_curve", "half_curve", "gallery_curve",
@@ -65,6 +65,13 @@ class Measurement:
         """``g = grad_x log p_model(y | x)`` at the held-out points, flattened: shape [n, d]
         (``d = c h w`` for images)."""
         g = metrics.input_gradient(self.model, self.es.x, self.es.y, target="log_softmax").detach()
+        return g.reshape(g.shape[0], -1)
+
+    @cached_property
+    def grad_sum_logits(self) -> torch.Tensor:
+        """``grad_x sum_c z_c(x)``, the gradient of the sum of logits that the paper's
+        released code compares with the score, flattened: shape [n, d]."""
+        g = metrics.input_gradient(self.model, self.es.x, None, target="sum_logits").detach()
         return g.reshape(g.shape[0], -1)
 
     @cached_property
@@ -142,9 +149,9 @@ class MetricField:
         Summary-table column header; ``None`` keeps the field out of the table.
     doc : str
         One line for the README and docs.
-    needs : str or None
-        Key of ``EvalSet.extras`` the field needs; ``None``: every kind has it.
-        A field whose key is missing is left out of the row (not NaN).
+    needs : str, tuple of str, or None
+        Key(s) of ``EvalSet.extras`` the field needs; ``None``: every kind has it.
+        A field whose keys are not all there is left out of the row (not NaN).
     """
 
     name: str
@@ -152,11 +159,14 @@ class MetricField:
     fmt: str = "{:.3f}"
     header: str | None = None
     doc: str = ""
-    needs: str | None = None
+    needs: str | tuple[str, ...] | None = None
 
     def applies(self, extras: dict | None) -> bool:
         """Whether the field is computed for an ``EvalSet`` with these ``extras``."""
-        return self.needs is None or (extras is not None and self.needs in extras)
+        if self.needs is None:
+            return True
+        keys = (self.needs,) if isinstance(self.needs, str) else self.needs
+        return extras is not None and all(k in extras for k in keys)
 
 
 def _ratio(num: float, den: float) -> float:
@@ -229,14 +239,19 @@ _GALLERY_DIGITS = 4
 
 def gallery_curve(m: Measurement) -> dict:
     """The first ``extras["gallery_images"]`` held-out images, the reference score
-    and this model's input gradient there, flattened and rounded (the gradient
-    gallery figure): ``{"shape", "images", "score", "gradient"}``."""
+    and this model's input gradients there (of ``log p(y|x)`` and of the sum of
+    logits), flattened and rounded (the gradient gallery figure): ``{"shape",
+    "images", "score", "gradient", "gradient_sum_logits"}`` and, where the kind
+    has it, the paper protocol's score ``"paper_score"``."""
     n = min(m.es.extras["gallery_images"], m.es.x.shape[0])
 
     def rows(t):
         return [[float(f"{v:.{_GALLERY_DIGITS}g}") for v in r] for r in t[:n].reshape(n, -1).double().tolist()]
-    return {"shape": list(m.es.extras["image_shape"]), "images": rows(m.es.x), "score": rows(m.es.score),
-            "gradient": rows(m.grad)}
+    out = {"shape": list(m.es.extras["image_shape"]), "images": rows(m.es.x), "score": rows(m.es.score),
+           "gradient": rows(m.grad), "gradient_sum_logits": rows(m.grad_sum_logits)}
+    if "paper_score" in m.es.extras:
+        out["paper_score"] = rows(m.es.extras["paper_score"])
+    return out
 
 
 def half_curve(m: Measurement) -> dict:
@@ -256,25 +271,41 @@ def _half_at(half: str) -> Callable[[Measurement], float]:
     return compute
 
 
-def _as_images(m: Measurement) -> tuple[torch.Tensor, torch.Tensor]:
-    """The input gradients (in the score's space, ``Measurement.score_grad``) and the
-    reference score as images ``[n, c, h, w]``."""
+def _as_images(m: Measurement, paper: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradient and score as images ``[n, c, h, w]``: ours (``paper=False``) is
+    ``grad log p(y|x)`` (in the score's space, ``Measurement.score_grad``) and the
+    reference score; the paper's is ``grad sum_c z_c`` and ``extras["paper_score"]``."""
     extras = m.es.extras
     shape = (m.grad.shape[0], *extras.get("score_image_shape", extras["image_shape"]))
+    if paper:
+        return m.grad_sum_logits.reshape(shape), extras["paper_score"].reshape(shape)
     return m.score_grad.reshape(shape), m.es.score.reshape(shape)
 
 
-def _score_ssim(m: Measurement) -> float:
-    return _mean(metrics.ssim_similarity(*_as_images(m)))
+def _ssim(paper: bool) -> Callable[[Measurement], float]:
+    def compute(m: Measurement) -> float:
+        return _mean(metrics.ssim_similarity(*_as_images(m, paper)))
+    return compute
 
 
-def _score_lpips(m: Measurement) -> float:
+def _lpips(paper: bool) -> Callable[[Measurement], float]:
     """``1 - LPIPS``-AlexNet of gradient and score, each max-abs normalised (the paper's
     measure), with the loaded network ``extras["lpips"]``; images are resized to
     ``extras["lpips_size"]`` px first when a kind sets it (at 28 px AlexNet's deeper maps
     would be empty)."""
-    net = m.es.extras["lpips"].to(device=m.grad.device, dtype=m.grad.dtype)
-    return _mean(metrics.lpips_similarity(*_as_images(m), model=net, upsample_to=m.es.extras.get("lpips_size")))
+    def compute(m: Measurement) -> float:
+        net = m.es.extras["lpips"].to(device=m.grad.device, dtype=m.grad.dtype)
+        return _mean(metrics.lpips_similarity(*_as_images(m, paper), model=net,
+                                              upsample_to=m.es.extras.get("lpips_size")))
+    return compute
+
+
+def _sum_logits_cosine(m: Measurement) -> float:
+    return _mean(metrics.score_cosine(m.grad_sum_logits, m.es.extras["paper_score"].reshape(m.grad_sum_logits.shape)))
+
+
+def _avg_score_cosine(m: Measurement) -> float:
+    return _mean(metrics.score_cosine(m.grad, m.es.extras["avg_score"].reshape(m.grad.shape)))
 
 
 _FIELDS: dict[str, MetricField] = {}
@@ -342,13 +373,26 @@ for _f in (
                 "mean cosine of g with the reference gradient"),
     MetricField("cond_score_cosine", _cosine_with(True), "{:.3f}", "cos_c",
                 "mean cosine of g with the second reference gradient (NaN if none)"),
-    # Image kinds (fmnist, fmnist_distractor):
-    MetricField("score_ssim", _score_ssim, "{:.3f}", "ssim",
+    # Image kinds. Ours: g = grad log p(y|x) against the learned score at the clean image.
+    MetricField("score_ssim", _ssim(False), "{:.3f}", "ssim",
                 "mean SSIM of g and the reference score as images (each max-abs normalised)",
                 needs="image_shape"),
-    MetricField("score_lpips", _score_lpips, "{:.3f}", "lpips",
+    MetricField("score_lpips", _lpips(False), "{:.3f}", "lpips",
                 "mean 1 - LPIPS-AlexNet of g and the score as images (max-abs normalised; only with local weights)",
                 needs="lpips"),
+    MetricField("avg_score_cosine", _avg_score_cosine, "{:.3f}", "cos_avg",
+                "mean cosine of g with the score averaged over noisy copies, E_u[s_sigma(x + u)]",
+                needs="avg_score"),
+    # The paper's released protocol: grad sum_c z_c against the score at sigma 0.25 ([0, 1]).
+    MetricField("sum_logits_cosine", _sum_logits_cosine, "{:.3f}", "cos_Sz",
+                "paper protocol: mean cosine of grad sum_c z_c with the score at sigma 0.25 at the clean image",
+                needs="paper_score"),
+    MetricField("sum_logits_ssim", _ssim(True), "{:.3f}", "ssim_Sz",
+                "paper protocol: mean SSIM of grad sum_c z_c and the score at sigma 0.25 (max-abs normalised)",
+                needs=("paper_score", "image_shape")),
+    MetricField("sum_logits_lpips", _lpips(True), "{:.3f}", "lpips_Sz",
+                "paper protocol: mean 1 - LPIPS-AlexNet of grad sum_c z_c and the score at sigma 0.25",
+                needs=("paper_score", "lpips")),
     MetricField("paper_on", _paper_at("on"), "{:.2e}", "P_T",
                 "paper variant: softmax-L1 change along a unit tangent direction at the documented eps",
                 needs="paper_eps"),

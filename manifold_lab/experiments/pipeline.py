@@ -26,12 +26,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from manifold_lab.experiments.claims import check_claims
-from manifold_lab.experiments.plots import write_figures
+from manifold_lab.experiments.figures import write_figures
 from manifold_lab.experiments.presets import Preset, preset_to_dict, strength_meaning
 from manifold_lab.experiments.regimes import RegimeThresholds, classify_regime, relative_on_sensitivity
 from manifold_lab.experiments.reports import (
     atomic_write_json, atomic_write_text, csv_text, curves_csv_text,
-    group_rows, summary_table,
+    group_rows, peaks_text, summary_table,
 )
 from manifold_lab.experiments.backends import Backend
 from manifold_lab.experiments.rundir import (
@@ -101,6 +101,7 @@ def assemble_results(
         "runtime_s": runtime_s,
         "runtime_total_s": runtime_s,
         "compute_s": sum(r.get("train_s", 0.0) + r.get("eval_s", 0.0) for r in rows.values()),
+        "compute_cpu_s": sum(r.get("train_cpu_s", 0.0) + r.get("eval_cpu_s", 0.0) for r in rows.values()),
         "resumed_models": resumed,
         "bayes_optimal": reference,
         "models": models,
@@ -132,7 +133,8 @@ def write_reports(results: dict, out_dir: str | os.PathLike, *, figures: bool = 
     reference = [results["bayes_optimal"]] if results["bayes_optimal"] else []
     put("robustness_curves.csv", curves_csv_text([*reference, *results["models"]]))
     put("theorem_3_1.md", _theorem_markdown(results))
-    put("summary.txt", summary_table(results["groups"], results["bayes_optimal"]) + "\n")
+    put("summary.txt", summary_table(results["groups"], results["bayes_optimal"]) + "\n\n"
+        + peaks_text(results["claims"]) + "\n")
     galleries = {r["id"]: r["gallery"] for r in results["models"] if "gallery" in r}
     if galleries:
         # Gradient images of the gallery figure: kept beside results.json, not in it.

@@ -7,26 +7,25 @@ backend or figure state is touched).
 (a) on/off-manifold sensitivity ``R_T``, ``R_N`` (seed mean, band = seed
 min..max) with the Bayes-optimal and unregularised values as horizontal lines;
 (b) the ratio ``R_N/R_T`` with the ``weak`` threshold; (c) accuracy;
-(d) cosine with the exact Bayes-optimal gradient and with the class-conditional
-score. The background of every panel is shaded by the regime label of each
+(d) gradient alignment: the cosine of ``grad log p(y|x)`` with the exact
+Bayes-optimal gradient and the class-conditional score (exact kinds), or with the
+learned score, its noise average and, for the paper's released protocol, the cosine
+of the sum-of-logits gradient with the score (image kinds); curves without data are
+left out of plot and legend. The background of every panel is shaded by the regime label of each
 strength (seed-mean numbers).
 """
 
 from __future__ import annotations
 
-import io
 import math
-import os
-from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
 
-from manifold_lab._io import atomic_write_bytes
 
-__all__ = ["REGIME_COLORS", "new_figure", "figure_regulariser", "figure_sigma_curves", "write_figures"]
+__all__ = ["REGIME_COLORS", "new_figure", "figure_regulariser", "figure_sigma_curves"]
 
 REGIME_COLORS = {"weak": "#f4cccc", "bayes_aligned": "#d9ead3", "excessive": "#d9d9d9"}
 _ON, _OFF = "#1f77b4", "#d62728"
@@ -57,9 +56,17 @@ def _shade(ax, strengths, labels) -> None:
     ax.set_xlim(edges[0], edges[-1])
 
 
+def _has(groups, key) -> bool:
+    """Whether any group has a finite ``key`` (a curve without data gets no legend entry)."""
+    return any(g.get(key) is not None and math.isfinite(g[key]) for g in groups)
+
+
 def _band(ax, xs, groups, key, color, label, marker="o"):
-    mean = [g[key] for g in groups]
-    ax.fill_between(xs, [g[key + "_min"] for g in groups], [g[key + "_max"] for g in groups],
+    if not _has(groups, key):
+        return
+    nan = (lambda v: math.nan if v is None else v)
+    mean = [nan(g[key]) for g in groups]
+    ax.fill_between(xs, [nan(g[key + "_min"]) for g in groups], [nan(g[key + "_max"]) for g in groups],
                     color=color, alpha=0.25, lw=0, zorder=2)
     ax.plot(xs, mean, marker=marker, ms=4, color=color, label=label, zorder=3)
 
@@ -133,7 +140,8 @@ def figure_regulariser(results: dict, regulariser: str):
     ], note_at=(0.98, 0.9))
     sigma = results["config"]["eval"]["sigma"]
     ax.set_title(f"(a) sensitivity at $\\sigma$={sigma:g} (higher = less robust)", fontsize=9)
-    ax.legend(fontsize=6, loc="lower left", ncol=2)
+    ax.set_ylabel(r"$E[(f(x+u)-f(x))^2]$", fontsize=8)
+    ax.legend(fontsize=6, loc="best", ncol=2)
 
     ax = axes[1]
     ax.set_yscale("log")
@@ -145,35 +153,46 @@ def figure_regulariser(results: dict, regulariser: str):
         (unreg["off_on_ratio"], "#6a3d9a", ":", "unregularised"),
     ], note_at=(0.02, 0.02))
     ax.set_title("(b) off/on ratio (meaningless when excessive)", fontsize=9)
-    ax.legend(fontsize=6, loc="upper right")
+    ax.set_ylabel(r"$R_N / R_T$", fontsize=8)
+    ax.legend(fontsize=6, loc="best")
 
+    exact = results["config"].get("reference", "bayes_optimal") == "bayes_optimal"
     ax = axes[2]
     _band(ax, xs, groups, "accuracy", "#333333", "accuracy")
     _hline(ax, bayes.get("accuracy"), "#333333", "--", "Bayes")
     _hline(ax, unreg["accuracy"], "#333333", ":", "unregularised")
-    ax.set_ylim(0, 1)
-    ax.set_title("(c) accuracy (noisy held-out samples)", fontsize=9)
-    ax.legend(fontsize=6, loc="lower left")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("accuracy", fontsize=8)
+    ax.set_title("(c) accuracy (" + ("noisy held-out samples" if exact else "test images") + ")", fontsize=9)
+    ax.legend(fontsize=6, loc="best")
 
     ax = axes[3]
-    exact = results["config"].get("reference", "bayes_optimal") == "bayes_optimal"
     _band(ax, xs, groups, "score_cosine", "#2ca02c",
-          "cos(g, Bayes grad)" if exact else "cos(g, learned score)")
-    _band(ax, xs, groups, "cond_score_cosine", "#ff7f0e", "cos(g, class score)", marker="s")
+          r"cos($\nabla \log p(y|x)$, Bayes grad)" if exact else r"cos($\nabla \log p(y|x)$, score)")
+    _band(ax, xs, groups, "cond_score_cosine", "#ff7f0e", r"cos($\nabla \log p(y|x)$, class score)", marker="s")
+    _band(ax, xs, groups, "avg_score_cosine", "#17becf", r"cos($\nabla \log p(y|x)$, noise-avg. score)", marker="^")
+    _band(ax, xs, groups, "sum_logits_cosine", "#8c564b", r"paper: cos($\nabla \sum_c z_c$, score)", marker="v")
     _hline(ax, unreg["score_cosine"], "#2ca02c", ":", "unregularised")
-    lows = [v for g in groups for v in (g["cond_score_cosine_min"], g["score_cosine_min"])
-            if v is not None and math.isfinite(v)]
-    ax.set_ylim(min(0.0, min(lows, default=0.0)) if not exact else
-                min(0.0, min((g["cond_score_cosine_min"] for g in groups), default=0)), 1.02)
-    ax.set_title(r"(d) gradient alignment, $g=\nabla_x \log p(y|x)$", fontsize=9)
-    ax.legend(fontsize=6, loc="lower left")
+    lows = [v for g in groups for key in ("score_cosine", "cond_score_cosine", "avg_score_cosine",
+                                          "sum_logits_cosine")
+            for v in (g.get(key + "_min"),) if v is not None and math.isfinite(v)]
+    highs = [v for g in groups for key in ("score_cosine", "cond_score_cosine", "avg_score_cosine",
+                                           "sum_logits_cosine")
+             for v in (g.get(key + "_max"),) if v is not None and math.isfinite(v)]
+    top = 1.02 if exact else min(1.02, max(0.1, 1.25 * max(highs, default=0.1)))
+    ax.set_ylim(min(0.0, 1.1 * min(lows, default=0.0)), top)
+    ax.axhline(0.0, color="gray", lw=0.6, zorder=1)
+    ax.set_ylabel("mean cosine", fontsize=8)
+    ax.set_title("(d) gradient alignment" + ("" if exact else " with the learned score"), fontsize=9)
+    ax.legend(fontsize=6, loc="best")
 
     handles = [Patch(color=c, label=f"regime: {k}") for k, c in REGIME_COLORS.items()]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.935), ncol=3,
                fontsize=8, frameon=False)
+    lines = ("dashed = Bayes-optimal, dotted = unregularised" if results["bayes_optimal"]
+             else "dotted = unregularised reference (no Bayes-optimal model exists)")
     fig.suptitle(f"{results['preset']}: {regulariser}\nseed mean, band = min..max over "
-                 f"{n_seeds} seed(s); dashed = Bayes-optimal, dotted = unregularised",
-                 fontsize=10)
+                 f"{n_seeds} seed(s); {lines}", fontsize=10)
     return fig
 
 
@@ -208,21 +227,3 @@ def figure_sigma_curves(results: dict):
     fig.suptitle(f"{results['preset']}: Def. 1 sensitivity vs noise scale (seed 0)",
                  fontsize=10)
     return fig
-
-
-def write_figures(results: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``fig_<regulariser>.png`` per regulariser and ``fig_sigma_curves.png``, and
-    the image kinds' figures where the rows allow them (``image_plots``)."""
-    from manifold_lab.experiments.image_plots import image_figures  # it imports this module
-
-    out = Path(out_dir)
-    paths = []
-    figures = [(f"fig_{name}.png", figure_regulariser(results, name)) for name in results["claims"]]
-    figures.append(("fig_sigma_curves.png", figure_sigma_curves(results)))
-    figures.extend(image_figures(results))
-    for name, fig in figures:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        atomic_write_bytes(out / name, buf.getvalue())
-        paths.append(out / name)
-    return paths

@@ -36,7 +36,7 @@ __all__ = [
 
 #: Columns of ``models.csv`` before and after the metric fields.
 _CSV_HEAD = ("id", "regularizer", "strength", "strength_index", "seed")
-_CSV_TAIL = ("regime", "epochs_run", "train_s", "eval_s")
+_CSV_TAIL = ("regime", "epochs_run", "train_s", "eval_s", "train_cpu_s", "eval_cpu_s")
 
 
 def present_fields(rows: Iterable[dict]) -> tuple[str, ...]:
@@ -212,4 +212,22 @@ def summary_table(groups: Sequence[dict], bayes: dict | None) -> str:
             lines.append("")
         previous = row["regularizer"]
         lines.append(join(c))
+    return "\n".join(lines)
+
+
+def peaks_text(claims: dict) -> str:
+    """Where each alignment field peaks, per regulariser (``claims[...]["peaks"]``):
+    one line per field, ``value [seed min, max] at strength (regime) vs unregularised``."""
+    lines = ["alignment peaks (seed mean [seed min, max] at strength, regime; unregularised value):"]
+    for name, claim in claims.items():
+        peaks = claim.get("peaks", {})
+        if not peaks:
+            continue
+        lines.append(f"  {name}:")
+        width = max(len(f) for f in peaks)
+        for field, p in peaks.items():
+            spread = (f" [{format_cell('{:.3f}', p['min'])}, {format_cell('{:.3f}', p['max'])}]"
+                      if p.get("min") is not None else "")
+            lines.append(f"    {field.ljust(width)}  {p['value']:.3f}{spread} at {p['strength']:g} "
+                         f"({p['regime']}); unregularised {format_cell('{:.3f}', p['unregularised'])}")
     return "\n".join(lines)

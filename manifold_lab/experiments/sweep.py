@@ -31,7 +31,7 @@ from manifold_lab.experiments.backends import Backend, get_backend
 from manifold_lab.experiments.backends.local import usable_cpus  # re-exported (public API)
 from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
-from manifold_lab.experiments.presets import Preset, preset_to_dict
+from manifold_lab.experiments.specs import Preset, preset_to_dict
 from manifold_lab.experiments.reference import BAYES_OPTIMAL
 from manifold_lab.experiments.reference_files import ReferenceFiles
 from manifold_lab.experiments.reports import atomic_write_json
@@ -137,10 +137,10 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
     reference = preset.data.build(base_seed, cache_dir=cache_dir)
     es = make_eval_set(reference, preset.eval, seed=base_seed, device=device)
     row: dict = {"id": job.id}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if job.reference:
         model = reference.reference_model().to(device)
-        row.update(epochs_run=0, train_s=0.0)
+        row.update(epochs_run=0, train_s=0.0, train_cpu_s=0.0)
     else:
         x, y = training_data(reference, preset.train, seed=job.seed)
         model = build_model(preset.model, preset.data, seed=job.seed)
@@ -155,13 +155,17 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
         model = result.model
         row.update(regularizer=job.regularizer, strength=job.strength,
                    strength_index=job.strength_index, seed=job.seed,
-                   epochs_run=result.epochs_run, train_s=time.perf_counter() - t0)
-    t1 = time.perf_counter()
+                   epochs_run=result.epochs_run, train_s=time.perf_counter() - t0,
+                   train_cpu_s=time.process_time() - c0)
+    t1, c1 = time.perf_counter(), time.process_time()
     # One noise seed for every model: common random numbers across the sweep.
     row.update(evaluate_model(model, es, preset.eval, seed=base_seed))
     if job.theorem:
         row["theorem_3_1"] = theorem_table(model, es, preset.eval, seed=base_seed)
     row["eval_s"] = time.perf_counter() - t1
+    # CPU seconds of this process (every torch thread of it): on a shared machine,
+    # what the model cost, where wall seconds also count the waiting.
+    row["eval_cpu_s"] = time.process_time() - c1
     return row
 
 

@@ -15,35 +15,9 @@ rows do not depend on the backend.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from manifold_lab.experiments.backends.base import BACKENDS, Backend, BackendUnavailable, model_error
 
 __all__ = ["BACKENDS", "Backend", "BackendUnavailable", "get_backend", "model_error"]
-
-BACKENDS = ("local", "ray")
-
-
-class BackendUnavailable(ValueError):
-    """The chosen backend cannot run here (e.g. Ray is not installed)."""
-
-
-class Backend(Protocol):
-    """Runs jobs; calls ``finish(job, row)`` in the caller's process for each row."""
-
-    name: str
-
-    def run(self, fn: Callable, preset, jobs: Sequence, *, base_seed: int, device: str,
-            workers: int | None, finish: Callable[[object, dict], None]) -> None:
-        """Run ``fn(preset, job, base_seed, device)`` for every job of ``jobs``.
-
-        ``workers``: at most this many models at a time (None: as many as the
-        backend's resources allow).
-        """
-
-
-def model_error(job, problem: BaseException | str) -> ValueError:
-    """A one-line ``ValueError`` naming the model a failure came from."""
-    text = str(problem).strip().splitlines()
-    return ValueError(f"model {job.id}: {text[0] if text else type(problem).__name__}")
 
 
 def get_backend(backend: "Backend | str") -> "Backend":

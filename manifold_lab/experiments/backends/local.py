@@ -32,11 +32,11 @@ from typing import Callable, Sequence
 
 import torch
 
-from manifold_lab.experiments.backends import model_error
+from manifold_lab.experiments.backends.base import model_error
 from manifold_lab.experiments.rundir import RunWarning
 
 __all__ = ["WORKER_MEMORY_BYTES", "LocalBackend", "available_memory", "usable_cpus",
-           "worker_count"]
+           "worker_count", "run_in_workers"]
 
 #: Memory budgeted per worker process: the measured peak RSS of a toy_sphere
 #: pgd_l2 job in a fresh process (torch + manifold_lab imported) is 460 MB.
@@ -136,6 +136,24 @@ def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
         proc.kill()
     for proc in procs:
         proc.join(timeout=5)
+
+
+def run_in_workers(calls: Sequence[tuple[Callable, tuple]], *, threads: int) -> list:
+    """``[fn(*args) for fn, args in calls]``, each call in its own spawned worker process
+    with ``threads`` torch threads (the workers die with this process and are killed,
+    not waited for, when this process is interrupted). ``fn`` must be importable
+    (module-level) and its arguments and result picklable."""
+    pool = cf.ProcessPoolExecutor(
+        max_workers=len(calls), mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(threads, os.getpid()))
+    try:
+        futures = [pool.submit(fn, *args) for fn, args in calls]
+        results = [f.result() for f in futures]
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 class LocalBackend:

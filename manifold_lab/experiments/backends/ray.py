@@ -24,7 +24,7 @@ import signal
 import threading
 from typing import Callable, Sequence
 
-from manifold_lab.experiments.backends import BackendUnavailable, model_error
+from manifold_lab.experiments.backends.base import BackendUnavailable, model_error
 
 __all__ = ["INSTALL_HINT", "MAX_RETRIES", "RETRIED_EXCEPTIONS", "RayBackend", "import_ray"]
 

@@ -29,10 +29,12 @@ import torch
 
 import manifold_lab
 from manifold_lab._io import atomic_write_bytes
+from manifold_lab.experiments.backends.local import run_in_workers, usable_cpus
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.learned import AutoencoderManifold, LearnedScore, ScoreModel, fit_autoencoder, fit_denoiser
 
-__all__ = ["FitSettings", "FittedImages", "fit_or_load", "paper_eps", "CIFAR_RMS_NORM", "PAPER_CIFAR_EPS"]
+__all__ = ["FitSettings", "FittedImages", "fit_or_load", "paper_eps", "CIFAR_RMS_NORM", "PAPER_CIFAR_EPS",
+           "QUALITY_SIGMAS"]
 
 #: The paper's CIFAR-10 step sizes of the unit-direction robustness (THEORY.md, its
 #: released code; the figure uses 2.64).
@@ -87,19 +89,63 @@ def _fingerprint(settings: FitSettings, seed: int, n_images: int, tag: str) -> s
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: Noise levels of the denoiser's reported test MSE (beside the kind's own score sigma).
+QUALITY_SIGMAS = (0.1, 0.25, 0.5)
+
+
 def _quality(ae: AutoencoderManifold, score: ScoreModel, test: torch.Tensor, sigma: float,
              seed: int) -> dict:
-    """Reconstruction MSE per pixel of the autoencoder and denoising MSE of the denoiser
-    at ``sigma``, on held-out images, beside the pixel variance and ``sigma^2``."""
+    """Reconstruction MSE per pixel of the autoencoder, and denoising MSE per pixel of
+    the denoiser at ``sigma`` and at each of :data:`QUALITY_SIGMAS` on held-out images,
+    beside the pixel variance and the noise's own MSE ``sigma^2`` (a denoiser that
+    helps is far below it)."""
     x = test[:_QUALITY_IMAGES]
+    noise = torch.randn(x.shape, generator=make_generator(derive_seed(seed, "fit-quality")))
     with torch.no_grad():
         recon = float((ae.reconstruct(x) - x).square().mean())
-        noise = torch.randn(x.shape, generator=make_generator(derive_seed(seed, "fit-quality")))
-        denoised = score.denoise(x + sigma * noise, sigma).reshape(x.shape)
-        den = float((denoised - x).square().mean())
+
+        def mse(s: float) -> float:
+            return float((score.denoise(x + s * noise, s).reshape(x.shape) - x).square().mean())
+        by_sigma = {f"{s:g}": mse(s) for s in sorted({*QUALITY_SIGMAS, sigma})}
     return {"autoencoder_test_mse": recon, "pixel_variance": float(x.var()),
-            "denoiser_test_mse": den, "denoiser_sigma": sigma, "noise_mse": sigma * sigma,
+            "denoiser_test_mse": by_sigma[f"{sigma:g}"], "denoiser_sigma": sigma, "noise_mse": sigma * sigma,
+            "denoiser_test_mse_by_sigma": by_sigma,
+            "noise_mse_by_sigma": {k: float(k) ** 2 for k in by_sigma},
             "quality_images": int(x.shape[0])}
+
+
+#: Image-epochs (fit images x epochs, both fits) above which the two fits run side by
+#: side in two worker processes: below it, starting a worker (importing torch, about
+#: 2 s) costs more than it saves. Each fit then has half the CPUs' threads; one conv
+#: net on two threads gains little over one (README, "Speed on a shared machine").
+PARALLEL_FIT_WORK = 20000
+
+
+def _fit_in_parallel(settings: FitSettings, train: torch.Tensor, device, n_fits: int) -> bool:
+    work = int(train.shape[0]) * (settings.ae_epochs + settings.denoiser_epochs)
+    return n_fits > 1 and str(device) == "cpu" and usable_cpus() >= 2 and work >= PARALLEL_FIT_WORK
+
+
+def _timed(fit) -> tuple:
+    t, c = time.perf_counter(), time.process_time()
+    model = fit()
+    model.model.to("cpu")
+    return model, time.perf_counter() - t, time.process_time() - c
+
+
+def _fit_autoencoder(settings: FitSettings, train: torch.Tensor, seed: int, device) -> tuple:
+    """The autoencoder fit (module-level, so a worker process can run it): ``(ae, wall s, cpu s)``."""
+    return _timed(lambda: fit_autoencoder(
+        train, settings.latent_dim, epochs=settings.ae_epochs, width=settings.ae_width,
+        seed=derive_seed(seed, "autoencoder") % 2 ** 31, progress=False, device=device))
+
+
+def _fit_denoiser(settings: FitSettings, train: torch.Tensor, seed: int, device) -> tuple:
+    """The denoiser fit: ``(score, wall s, cpu s)``."""
+    return _timed(lambda: fit_denoiser(
+        train, sigma_min=settings.denoiser_sigma_min, sigma_max=settings.denoiser_sigma_max,
+        epochs=settings.denoiser_epochs, width=settings.denoiser_width,
+        seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device))
 
 
 def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, *, seed: int,
@@ -125,6 +171,10 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     score : ScoreModel, optional
         A score to use instead of fitting the denoiser (nothing is fitted or saved
         for it; ``tag`` should then name it, so its quality figures are its own).
+
+    On the CPU with two or more cores and enough work (:data:`PARALLEL_FIT_WORK`)
+    the autoencoder and the denoiser are fitted side by side in two worker
+    processes; the quality figures record each fit's wall and CPU seconds.
     """
     fp = _fingerprint(settings, seed, int(train.shape[0]), tag)
     folder = None if cache_dir is None else Path(cache_dir)
@@ -136,20 +186,21 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
             learned = score if score is not None else LearnedScore.load(den_path)
             return FittedImages(AutoencoderManifold.load(ae_path), learned, quality)
         folder.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    ae = fit_autoencoder(train, settings.latent_dim, epochs=settings.ae_epochs, width=settings.ae_width,
-                         seed=derive_seed(seed, "autoencoder") % 2 ** 31, progress=False, device=device)
-    ae.model.to("cpu")
-    t1 = time.perf_counter()
     fitted_score = score is None
+    calls = [(_fit_autoencoder, (settings, train, seed, device))]
     if fitted_score:
-        score = fit_denoiser(train, sigma_min=settings.denoiser_sigma_min, sigma_max=settings.denoiser_sigma_max,
-                             epochs=settings.denoiser_epochs, width=settings.denoiser_width,
-                             seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device)
-        score.model.to("cpu")
-    t2 = time.perf_counter()
-    quality = {"fingerprint": fp, "fit_images": int(train.shape[0]), "autoencoder_fit_s": t1 - t0,
-               "denoiser_fit_s": t2 - t1,
+        calls.append((_fit_denoiser, (settings, train, seed, device)))
+    t0 = time.perf_counter()
+    parallel = _fit_in_parallel(settings, train, device, len(calls))
+    if parallel:
+        results = run_in_workers(calls, threads=max(1, usable_cpus() // len(calls)))
+    else:
+        results = [fn(*args) for fn, args in calls]
+    wall = time.perf_counter() - t0
+    (ae, ae_s, ae_cpu), (score, den_s, den_cpu) = results[0], (results[1] if fitted_score else (score, 0.0, 0.0))
+    quality = {"fingerprint": fp, "fit_images": int(train.shape[0]), "autoencoder_fit_s": ae_s,
+               "denoiser_fit_s": den_s, "autoencoder_fit_cpu_s": ae_cpu, "denoiser_fit_cpu_s": den_cpu,
+               "fits_wall_s": wall, "fits_in_parallel": parallel,
                **_quality(ae, score, test, settings.score_sigma, seed)}
     if folder is not None:
         ae.save(ae_path)

