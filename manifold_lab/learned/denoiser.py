@@ -11,6 +11,14 @@ and is minimised by ``D = E[x_0 | x]``; the score then follows by Tweedie
 (:class:`~manifold_lab.learned.ScoreModel`). It is accurate where it was trained,
 at noisy points ``x_0 + sigma eps``; at a clean image ``x_0`` (where the paper
 evaluates it) a large ``sigma`` is off its training distribution.
+
+**With labels** (classifier-free guidance's training, Ho & Salimans 2022) each
+example's label is replaced by "none" with probability ``p_uncond`` and the network
+sees ``(x, sigma, y)``; the same loss (on the centred data, see the model) is then
+minimised by ``D(x, sigma, y) = E[x_0 | x, y]`` and ``D(x, sigma, none) = E[x_0 | x]``. So
+one network gives the class-conditional score ``s_sigma(x | y)``, the unconditional
+``s_sigma(x)`` and their difference, the Bayes gradient ``grad log p_sigma(y | x)``
+(THEORY.md, "The Bayes-optimal gradient on real images").
 """
 
 from __future__ import annotations
@@ -31,13 +39,20 @@ from manifold_lab.models import NoiseConditionalDenoiser
 from manifold_lab.models.denoiser import edm_coefficients
 from manifold_lab.training import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["LearnedScore", "fit_denoiser", "denoising_loss"]
+__all__ = ["LearnedScore", "fit_denoiser", "denoising_loss", "P_UNCOND"]
 
 KIND = "learned_score"
+#: Share of training examples whose label is dropped to "none" in a conditional fit:
+#: classifier-free guidance's usual 0.1-0.2; measured on ``GaussianClassImages`` a
+#: larger share did not improve the Bayes gradient (benchmarks/validate_bayes_gradient.py).
+P_UNCOND = 0.2
 
 
 class LearnedScore(ScoreModel):
     """A trained :class:`~manifold_lab.models.NoiseConditionalDenoiser` seen as a :class:`ScoreModel`.
+
+    Class-conditional (``score(x, sigma, y)``, ``bayes_gradient``) when the network
+    was built with ``n_classes``.
 
     Parameters
     ----------
@@ -45,64 +60,128 @@ class LearnedScore(ScoreModel):
     sigma_min, sigma_max : float
         The training range of noise levels (kept for reference and by ``save``).
     history : list of dict, optional
+    p_uncond : float, optional
+        The label-drop share of a conditional fit (kept for reference).
     """
 
     def __init__(self, model: NoiseConditionalDenoiser, *, sigma_min: float, sigma_max: float,
-                 history: list[dict] | None = None) -> None:
+                 history: list[dict] | None = None, p_uncond: float | None = None) -> None:
         if not isinstance(model, NoiseConditionalDenoiser):
             raise ValueError(f"model must be a NoiseConditionalDenoiser, got {type(model).__name__}")
         self.model = model
         self.image_shape = model.image_shape
+        self.n_classes = model.n_classes
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.history = list(history or [])
+        self.p_uncond = None if p_uncond is None else float(p_uncond)
 
     def _denoise(self, images, sigma):
         with eval_mode(self.model):
             return self.model(placed(images, self.model), placed(sigma, self.model)).to(images)
 
+    def _denoise_class(self, images, sigma, y):
+        with eval_mode(self.model):
+            device = placed(sigma, self.model).device
+            return self.model(placed(images, self.model), placed(sigma, self.model), y.to(device)).to(images)
+
     def save(self, path: str | os.PathLike) -> Path:
         """``state_dict`` + JSON side file (``training.save_checkpoint``), written atomically."""
         extra = {"kind": KIND, "sigma_min": self.sigma_min, "sigma_max": self.sigma_max, "history": self.history}
+        if self.p_uncond is not None:
+            extra["p_uncond"] = self.p_uncond
         return save_checkpoint(path, self.model, epoch=len(self.history), extra=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> "LearnedScore":
-        """Read a saved denoiser (``weights_only=True``; no code is unpickled)."""
+        """Read a saved denoiser (``weights_only=True``; no code is unpickled).
+
+        Unconditional and class-conditional checkpoints alike: the network's JSON
+        configuration says which (``n_classes``).
+        """
         ck = load_checkpoint(path, map_location=map_location)
         extra = ck.extra if isinstance(ck.extra, dict) else {}
         if extra.get("kind") != KIND:
             raise CheckpointError(f"{path} is not a LearnedScore checkpoint (kind {extra.get('kind')!r})")
         return cls(ck.build_model(), sigma_min=extra["sigma_min"], sigma_max=extra["sigma_max"],
-                   history=extra.get("history", []))
+                   history=extra.get("history", []), p_uncond=extra.get("p_uncond"))
 
     def __repr__(self) -> str:
+        cond = f", n_classes={self.n_classes}" if self.conditional else ""
         return (f"LearnedScore(image_shape={self.image_shape}, sigma in [{self.sigma_min:g}, "
-                f"{self.sigma_max:g}])")
+                f"{self.sigma_max:g}]{cond})")
 
 
-def denoising_loss(sigma_min: float, sigma_max: float):
-    """The EDM denoising-score-matching loss (module docstring) for ``sigma`` log-uniform in the range."""
-    log_lo, log_hi = math.log(sigma_min), math.log(sigma_max)
+def _log_uniform_noise(x0, sigma_min, sigma_max, generator):
+    """``sigma [n]`` log-uniform in the range and ``eps`` like ``x0`` (drawn in this order)."""
+    n = x0.shape[0]
+    u = torch.rand(n, generator=generator, device=x0.device, dtype=x0.dtype)
+    sigma = (math.log(sigma_min) + (math.log(sigma_max) - math.log(sigma_min)) * u).exp()
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    return sigma, noise
 
-    def loss(model: NoiseConditionalDenoiser, x0: torch.Tensor, generator=None) -> torch.Tensor:
-        n = x0.shape[0]
-        u = torch.rand(n, generator=generator, device=x0.device, dtype=x0.dtype)
-        sigma = (log_lo + (log_hi - log_lo) * u).exp()
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+
+def denoising_loss(sigma_min: float, sigma_max: float, p_uncond: float | None = None):
+    """The EDM denoising-score-matching loss (module docstring) for ``sigma`` log-uniform in the range.
+
+    ``p_uncond=None``: ``loss(model, x0, generator)``, unconditional. A number in
+    ``[0, 1)``: ``loss(model, x0, generator, labels)`` for a conditional model; each
+    label becomes "none" with that probability (drawn after ``sigma`` and the noise).
+    """
+    def scale(t):
+        return t[:, None, None, None]
+
+    if p_uncond is None:
+        def loss(model: NoiseConditionalDenoiser, x0: torch.Tensor, generator=None) -> torch.Tensor:
+            sigma, noise = _log_uniform_noise(x0, sigma_min, sigma_max, generator)
+            c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, model.sigma_data)
+            x = x0 + scale(sigma) * noise
+            target = (x0 - scale(c_skip) * x) / scale(c_out)
+            return (model.network(scale(c_in) * x, c_noise) - target).square().mean()
+
+        loss.__name__ = "denoising_score_matching"
+        return loss
+
+    if not 0 <= p_uncond < 1:
+        raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond}")
+
+    def cond_loss(model: NoiseConditionalDenoiser, x0: torch.Tensor, generator=None, labels=None) -> torch.Tensor:
+        if labels is None or not model.conditional:
+            raise ValueError("a class-conditional denoising loss needs labels and a model built with n_classes")
+        sigma, noise = _log_uniform_noise(x0, sigma_min, sigma_max, generator)
+        drop = torch.rand(x0.shape[0], generator=generator, device=x0.device) < p_uncond
+        y = torch.where(drop, torch.full_like(labels, model.n_classes), labels)
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, model.sigma_data)
-        scale = (lambda t: t[:, None, None, None])
-        x = x0 + scale(sigma) * noise
-        target = (x0 - scale(c_skip) * x) / scale(c_out)
-        return (model.network(scale(c_in) * x, c_noise) - target).square().mean()
+        centred = x0 - model.data_mean
+        x = centred + scale(sigma) * noise
+        target = (centred - scale(c_skip) * x) / scale(c_out)
+        return (model.network(scale(c_in) * x, c_noise, y) - target).square().mean()
 
-    loss.__name__ = "denoising_score_matching"
-    return loss
+    cond_loss.__name__ = f"class_conditional_denoising_score_matching(p_uncond={p_uncond:g})"
+    return cond_loss
+
+
+def _check_labels(labels, n: int, n_classes: int | None) -> tuple[torch.Tensor, int]:
+    """``labels`` as int64 ``[n]`` and the number of classes (given, or ``max + 1``)."""
+    if not isinstance(labels, torch.Tensor) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be an integer tensor [n], got {getattr(labels, 'dtype', type(labels).__name__)}")
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape [{n}] (one per image), got {list(labels.shape)}")
+    labels = labels.to(torch.int64).cpu()
+    if int(labels.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got {int(labels.min())}")
+    classes = int(labels.max()) + 1 if n_classes is None else int(n_classes)
+    if classes < 2:
+        raise ValueError(f"a class-conditional denoiser needs n_classes >= 2, got {classes}")
+    if int(labels.max()) >= classes:
+        raise ValueError(f"labels must lie in [0, {classes - 1}] (n_classes={classes}), got {int(labels.max())}")
+    return labels, classes
 
 
 def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs: int, batch_size: int = 128,
                  seed: int = 0, device: str | torch.device = "cpu", progress: bool = True, width: int = 32,
                  image_shape: Sequence[int] | None = None, checkpoint_path: str | os.PathLike | None = None,
-                 resume: bool = False) -> LearnedScore:
+                 resume: bool = False, labels: torch.Tensor | None = None, n_classes: int | None = None,
+                 p_uncond: float = P_UNCOND) -> LearnedScore:
     """Train a noise-conditional denoiser on ``x`` by denoising score matching.
 
     Parameters
@@ -119,11 +198,21 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
         For flattened ``x`` of an unusual size.
     checkpoint_path, resume
         As for :func:`~manifold_lab.learned.fit_autoencoder`.
+    labels : Tensor, shape [n], int, optional
+        Class of each image: fit one class-conditional denoiser (module docstring)
+        whose "none" input gives the unconditional score. ``None`` (default): the
+        unconditional fit, weights identical to those before labels existed.
+    n_classes : int, optional
+        Number of classes (``labels`` in ``[0, n_classes)``); default ``max(labels) + 1``.
+    p_uncond : float
+        Share of examples trained with the label dropped to "none", in ``(0, 1)``
+        (``P_UNCOND``); only with ``labels``.
 
     Returns
     -------
     LearnedScore
-        ``sigma_data`` of the preconditioning is the standard deviation of ``x``.
+        ``sigma_data`` of the preconditioning is the standard deviation of ``x``
+        (of ``x`` minus its mean image when conditional).
     """
     check_positive("sigma_min", sigma_min)
     check_positive("sigma_max", sigma_max)
@@ -131,11 +220,30 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
         raise ValueError(f"sigma_min must be <= sigma_max, got {sigma_min} > {sigma_max}")
     shape = infer_image_shape(x, image_shape)
     images = as_images(x, shape).to(torch.float32)
-    sigma_data = float(images.std())
+    if labels is None:
+        if n_classes is not None:
+            raise ValueError("n_classes needs labels: pass labels=y (one class per image) for a conditional fit")
+        sigma_data = float(images.std())
+        if not sigma_data > 0:
+            raise ValueError("x has zero variance: a denoiser needs varied training images")
+        model = NoiseConditionalDenoiser(shape, sigma_data=sigma_data, width=width, seed=seed)
+        history = fit_unsupervised(model, denoising_loss(sigma_min, sigma_max), images, epochs=epochs,
+                                   batch_size=batch_size, seed=seed, device=device, progress=progress,
+                                   checkpoint_path=checkpoint_path, resume=resume)
+        return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history)
+    if not 0 < float(p_uncond) < 1:
+        raise ValueError(f"p_uncond must lie in (0, 1): some examples train the 'none' class and some the "
+                         f"classes, got {p_uncond}")
+    labels, classes = _check_labels(labels, images.shape[0], n_classes)
+    mean = images.mean(0)
+    sigma_data = float((images - mean).std())
     if not sigma_data > 0:
         raise ValueError("x has zero variance: a denoiser needs varied training images")
-    model = NoiseConditionalDenoiser(shape, sigma_data=sigma_data, width=width, seed=seed)
-    history = fit_unsupervised(model, denoising_loss(sigma_min, sigma_max), images, epochs=epochs,
-                               batch_size=batch_size, seed=seed, device=device, progress=progress,
-                               checkpoint_path=checkpoint_path, resume=resume)
-    return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history)
+    model = NoiseConditionalDenoiser(shape, sigma_data=sigma_data, width=width, seed=seed, n_classes=classes)
+    with torch.no_grad():
+        model.data_mean.copy_(mean)
+    history = fit_unsupervised(model, denoising_loss(sigma_min, sigma_max, float(p_uncond)), images,
+                               epochs=epochs, batch_size=batch_size, seed=seed, device=device, progress=progress,
+                               checkpoint_path=checkpoint_path, resume=resume, labels=labels)
+    return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history,
+                        p_uncond=float(p_uncond))

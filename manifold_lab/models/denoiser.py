@@ -11,6 +11,20 @@ with ``s_d`` the data standard deviation. Then the network input and its
 regression target ``(x_0 - c_skip x) / c_out`` have unit variance at every sigma,
 which is what lets one network train well over a wide log-uniform range of
 noise levels (loss weight ``1 / c_out^2`` is folded into the target).
+
+**Class-conditional** (``n_classes`` given): ``D(x, sigma, y)`` with ``y`` a class or
+the "none" entry ``n_classes`` (classifier-free guidance's dropped label), so one
+network gives ``E[x_0 | x, y]`` and ``E[x_0 | x]``. The class enters every block through
+an embedding added to the noise embedding; the embedding starts at zero, so at
+initialisation every class gives the unconditional output exactly and the
+conditional-minus-unconditional difference (the Bayes gradient, a few percent of
+the score) grows from zero instead of from random offsets. Such a model is also
+**centred**: with the data mean image ``m`` (a buffer),
+
+    D(x, sigma, y) = m + c_skip (x - m) + c_out F(c_in (x - m), c_noise, y),
+
+the preconditioning of Karras et al. applied to the centred data (``s_d`` is then
+the standard deviation of ``x - m``).
 """
 
 from __future__ import annotations
@@ -76,10 +90,14 @@ class NoiseConditionalDenoiser(nn.Module):
         One of ``SMOOTH_ACTIVATIONS``.
     seed : int
         Initialisation seed.
+    n_classes : int, optional
+        Class-conditional with this many classes (module docstring); ``None``
+        (default): unconditional, the same network and initialisation as before
+        this option existed. The other weights do not depend on it.
     """
 
     def __init__(self, image_shape: Sequence[int] = (1, 28, 28), *, sigma_data: float = 0.5, width: int = 32,
-                 activation: str = "silu", seed: int = 0) -> None:
+                 activation: str = "silu", seed: int = 0, n_classes: int | None = None) -> None:
         super().__init__()
         c, h, w = self.image_shape = check_image_shape(image_shape)
         check_positive("sigma_data", sigma_data)
@@ -109,11 +127,51 @@ class NoiseConditionalDenoiser(nn.Module):
         materialize(self, seed)
         # Not a parameter and not saved: fixed by N_FREQUENCIES.
         self.register_buffer("freqs", 2.0 ** torch.arange(N_FREQUENCIES, dtype=torch.float32), persistent=False)
+        self.n_classes = None if n_classes is None else check_positive_int("n_classes", n_classes, minimum=2)
+        if self.n_classes is not None:
+            # Built after the seeded init, from zeros (no RNG): the unconditional part of
+            # a conditional model has exactly the unconditional model's initial weights.
+            self.class_embed = nn.Embedding(self.n_classes + 1, emb, _weight=torch.zeros(self.n_classes + 1, emb))
+            self.register_buffer("data_mean", torch.zeros(c, h, w))
 
-    def network(self, x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
-        """The raw network ``F(c_in x, c_noise)``: ``[n, c, h, w] x [n] -> [n, c, h, w]``."""
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes a class (``n_classes`` given)."""
+        return self.n_classes is not None
+
+    def class_index(self, y: torch.Tensor | int | None, n: int, device: torch.device) -> torch.Tensor:
+        """Labels ``y`` (``[n]`` or one int; ``None`` = "none") as embedding rows ``[n]`` (checked).
+
+        The "none" row is ``n_classes``; it is also accepted as a label.
+        """
+        if not self.conditional:
+            raise ValueError("this denoiser was built without classes (n_classes=None); it has no "
+                             "class-conditional output")
+        if y is None:
+            return torch.full((n,), self.n_classes, dtype=torch.int64, device=device)
+        y = torch.as_tensor(y, device=device)
+        if y.dtype.is_floating_point or y.dtype == torch.bool:
+            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+        y = y.to(torch.int64).expand(n) if y.ndim == 0 else y.to(torch.int64)
+        if y.shape != (n,):
+            raise ValueError(f"y must be one label or have {n} entries (one per image), got shape {list(y.shape)}")
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) > self.n_classes):
+            raise ValueError(f"labels y must lie in [0, {self.n_classes - 1}] (or {self.n_classes} for "
+                             f"'none'), got range [{int(y.min())}, {int(y.max())}]")
+        return y
+
+    def network(self, x_in: torch.Tensor, c_noise: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The raw network ``F(c_in x, c_noise[, y])``: ``[n, c, h, w] x [n] (x [n]) -> [n, c, h, w]``.
+
+        ``y``: embedding rows (:meth:`class_index`), only for a conditional model
+        (``None`` there means "none").
+        """
         angles = c_noise[:, None] * self.freqs.to(c_noise)
         emb = self.embed(torch.cat([angles.sin(), angles.cos()], dim=-1))
+        if self.conditional:
+            emb = emb + self.class_embed(self.class_index(y, x_in.shape[0], x_in.device))
+        elif y is not None:
+            self.class_index(y, x_in.shape[0], x_in.device)  # raises: no classes
         h1 = self.block1(self.conv_in(x_in), emb)
         h2 = self.block2(self.down1(h1), emb)
         h3 = self.block3(self.down2(h2), emb)
@@ -122,16 +180,27 @@ class NoiseConditionalDenoiser(nn.Module):
         u1 = self.block5(self.up1(u2) + h1, emb)
         return self.conv_out(self.out_act(u1))
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, y: torch.Tensor | int | None = None
+                ) -> torch.Tensor:
+        """``D(x, sigma[, y])``: ``[n, c, h, w] x [n] (x [n]) -> [n, c, h, w]``; ``y=None`` is "none"."""
         check_image_batch("denoiser", x, self.image_shape[0], self.image_shape[1:])
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = (t[:, None, None, None] if i < 3 else t
                                         for i, t in enumerate(edm_coefficients(sigma, self.sigma_data)))
-        return c_skip * x + c_out * self.network(c_in * x, c_noise)
+        if not self.conditional:
+            if y is not None:
+                self.class_index(y, x.shape[0], x.device)  # raises: no classes
+            return c_skip * x + c_out * self.network(c_in * x, c_noise)
+        mean = self.data_mean.to(x)
+        return mean + c_skip * (x - mean) + c_out * self.network(c_in * (x - mean), c_noise, y)
 
     def config(self) -> dict:
-        """JSON-able constructor arguments."""
-        return {"image_shape": list(self.image_shape), "sigma_data": self.sigma_data, "width": self.width,
-                "activation": self.activation, "seed": self.seed}
+        """JSON-able constructor arguments (``n_classes`` only when conditional, so an
+        unconditional model's configuration is what it was before the option existed)."""
+        cfg = {"image_shape": list(self.image_shape), "sigma_data": self.sigma_data, "width": self.width,
+               "activation": self.activation, "seed": self.seed}
+        if self.conditional:
+            cfg["n_classes"] = self.n_classes
+        return cfg
 
 
