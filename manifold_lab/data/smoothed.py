@@ -133,7 +133,7 @@ def smoothed_posterior_grad(dist: Distribution, x: torch.Tensor, sigma: torch.Te
     -------
     Tensor, shape [n, d]
     """
-    return _by_level(dist, x, sigma, lambda law, pts, lab: law.posterior_grad(pts, lab))
+    return _by_level(dist, x, sigma, lambda law, pts, lab: law.posterior_grad(pts, lab), y)
 
 
 def exact_denoiser(dist: Distribution, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
