@@ -40,7 +40,7 @@ SIGMAS = (0.1, 0.15, 0.2, 0.25, 0.4, 0.6, 1.0)
 THRESHOLDS = {"bayes_sigma_ge_0.2": 0.9, "bayes_sigma_0.1": 0.75, "cond": 0.99}
 #: The recommended fit (issue 20's tuning, see README "How each learned component is checked").
 DEFAULTS = dict(n_train=10000, n_test=500, sigma_min=0.05, sigma_max=1.0, epochs=12, width=16, batch_size=128,
-                p_uncond=0.2, seed=0)
+                class_weight=1.0, seed=0)
 
 
 def cosines(score_model, exact, x0, y, sigma, generator) -> dict:
@@ -63,7 +63,7 @@ def cosines(score_model, exact, x0, y, sigma, generator) -> dict:
 def measure(n_train: int = DEFAULTS["n_train"], n_test: int = DEFAULTS["n_test"],
             sigma_min: float = DEFAULTS["sigma_min"], sigma_max: float = DEFAULTS["sigma_max"],
             epochs: int = DEFAULTS["epochs"], width: int = DEFAULTS["width"],
-            batch_size: int = DEFAULTS["batch_size"], p_uncond: float = DEFAULTS["p_uncond"],
+            batch_size: int = DEFAULTS["batch_size"], class_weight: float = DEFAULTS["class_weight"],
             seed: int = DEFAULTS["seed"], sigmas=SIGMAS, compare_unconditional: bool = False,
             progress: bool = False) -> dict:
     """Fit (and optionally the unconditional baseline), then one row per sigma (module docstring)."""
@@ -74,7 +74,7 @@ def measure(n_train: int = DEFAULTS["n_train"], n_test: int = DEFAULTS["n_test"]
     fit = dict(sigma_min=sigma_min, sigma_max=sigma_max, epochs=epochs, width=width, batch_size=batch_size,
                seed=seed, progress=progress)
     start = time.perf_counter()
-    learned = fit_denoiser(dist.to_images(x), labels=y, n_classes=dist.n_classes, p_uncond=p_uncond, **fit)
+    learned = fit_denoiser(dist.to_images(x), labels=y, n_classes=dist.n_classes, class_weight=class_weight, **fit)
     out = {"fit_s": time.perf_counter() - start, "final_loss": learned.history[-1]["loss"], "model": learned}
     exact = ExactScore(dist)
     eval_gen = torch.Generator().manual_seed(seed + 1)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for key in ("n_train", "n_test", "epochs", "width", "batch_size", "seed"):
         parser.add_argument("--" + key.replace("_", "-"), type=int, default=DEFAULTS[key])
-    for key in ("sigma_min", "sigma_max", "p_uncond"):
+    for key in ("sigma_min", "sigma_max", "class_weight"):
         parser.add_argument("--" + key.replace("_", "-"), type=float, default=DEFAULTS[key])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--compare-unconditional", action="store_true",
@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(f"GaussianClassImages 1x28x28 (seed {args.seed}), {args.n_train} training / {args.n_test} held-out "
           f"images; conditional denoiser width {args.width}, {args.epochs} epochs, batch {args.batch_size}, "
-          f"p_uncond {args.p_uncond}, sigma log-uniform in [{args.sigma_min}, {args.sigma_max}]; torch "
+          f"class weight {args.class_weight}, sigma log-uniform in [{args.sigma_min}, {args.sigma_max}]; torch "
           f"{torch.__version__}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()}")
     r = measure(args.n_train, args.n_test, args.sigma_min, args.sigma_max, args.epochs, args.width,
-                args.batch_size, args.p_uncond, args.seed, compare_unconditional=args.compare_unconditional)
+                args.batch_size, args.class_weight, args.seed, compare_unconditional=args.compare_unconditional)
     print(f"conditional fit: {r['fit_s']:.0f} s, final loss {r['final_loss']:.4f}; load average {os.getloadavg()}")
     if "unconditional_fit_s" in r:
         print(f"unconditional fit (same images, budget): {r['unconditional_fit_s']:.0f} s")

@@ -12,13 +12,25 @@ and is minimised by ``D = E[x_0 | x]``; the score then follows by Tweedie
 at noisy points ``x_0 + sigma eps``; at a clean image ``x_0`` (where the paper
 evaluates it) a large ``sigma`` is off its training distribution.
 
-**With labels** (classifier-free guidance's training, Ho & Salimans 2022) each
-example's label is replaced by "none" with probability ``p_uncond`` and the network
-sees ``(x, sigma, y)``; the same loss (on the centred data, see the model) is then
-minimised by ``D(x, sigma, y) = E[x_0 | x, y]`` and ``D(x, sigma, none) = E[x_0 | x]``. So
-one network gives the class-conditional score ``s_sigma(x | y)``, the unconditional
-``s_sigma(x)`` and their difference, the Bayes gradient ``grad log p_sigma(y | x)``
-(THEORY.md, "The Bayes-optimal gradient on real images").
+**With labels** the network also holds a noise-conditional classifier
+``p_theta(y | x, sigma)`` and ``D(x, sigma, y) = D(x, sigma) + sigma^2 grad_x log p_theta(y | x, sigma)``
+(:mod:`manifold_lab.models.denoiser`). Its loss adds, for every example,
+
+- the cross-entropy ``-log p_theta(y | x_0 + sigma eps, sigma)``, minimised by the posterior of
+  the noise-smoothed data ``p_sigma(y | x)``;
+- the class-conditional denoising loss ``|| F_y - (x_0 - c_skip x) / c_out ||^2`` with
+  ``F_y = F.detach() + sigma^2 grad_x log p_theta(y | x) / c_out``, minimised when
+  ``D(x, sigma, y) = E[x_0 | x, y]``: it trains the classifier's *gradient* to be the
+  Bayes gradient (Tweedie), and leaves the unconditional ``F`` to its own term.
+
+Both are minimised by the same classifier, so one network gives the unconditional
+score ``s_sigma(x)`` (trained on every example, as without labels), the
+class-conditional ``s_sigma(x | y)`` and their difference, the Bayes gradient
+``grad log p_sigma(y | x)`` (THEORY.md, "The Bayes-optimal gradient on real images").
+Why not classifier-free guidance's "none" label: the Bayes gradient is only 1-2 %
+of the class-conditional score, so a denoiser that must produce it as the
+difference of two outputs learns it slowly (on ``GaussianClassImages`` a small fit
+stayed at chance, README); the cross-entropy trains it directly.
 """
 
 from __future__ import annotations
@@ -34,18 +46,17 @@ from manifold_lab._modes import eval_mode
 from manifold_lab._validation import check_positive
 from manifold_lab.learned._fitting import fit_unsupervised
 from manifold_lab.learned._images import as_images, infer_image_shape, placed
-from manifold_lab.learned.score import ScoreModel
+from manifold_lab.learned.score import ScoreModel, sigma_per_example
 from manifold_lab.models import NoiseConditionalDenoiser
 from manifold_lab.models.denoiser import edm_coefficients
 from manifold_lab.training import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["LearnedScore", "fit_denoiser", "denoising_loss", "P_UNCOND"]
+__all__ = ["LearnedScore", "fit_denoiser", "denoising_loss", "CLASS_LOSS_WEIGHT"]
 
 KIND = "learned_score"
-#: Share of training examples whose label is dropped to "none" in a conditional fit:
-#: classifier-free guidance's usual 0.1-0.2; measured on ``GaussianClassImages`` a
-#: larger share did not improve the Bayes gradient (benchmarks/validate_bayes_gradient.py).
-P_UNCOND = 0.2
+#: Weight of the cross-entropy (per example, in nats) against the denoising terms
+#: (per pixel, in units of the unit-variance EDM target).
+CLASS_LOSS_WEIGHT = 1.0
 
 
 class LearnedScore(ScoreModel):
@@ -60,12 +71,10 @@ class LearnedScore(ScoreModel):
     sigma_min, sigma_max : float
         The training range of noise levels (kept for reference and by ``save``).
     history : list of dict, optional
-    p_uncond : float, optional
-        The label-drop share of a conditional fit (kept for reference).
     """
 
     def __init__(self, model: NoiseConditionalDenoiser, *, sigma_min: float, sigma_max: float,
-                 history: list[dict] | None = None, p_uncond: float | None = None) -> None:
+                 history: list[dict] | None = None) -> None:
         if not isinstance(model, NoiseConditionalDenoiser):
             raise ValueError(f"model must be a NoiseConditionalDenoiser, got {type(model).__name__}")
         self.model = model
@@ -73,7 +82,6 @@ class LearnedScore(ScoreModel):
         self.n_classes = model.n_classes
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.history = list(history or [])
-        self.p_uncond = None if p_uncond is None else float(p_uncond)
 
     def _denoise(self, images, sigma):
         with eval_mode(self.model):
@@ -84,11 +92,19 @@ class LearnedScore(ScoreModel):
             device = placed(sigma, self.model).device
             return self.model(placed(images, self.model), placed(sigma, self.model), y.to(device)).to(images)
 
+    def bayes_gradient(self, x, y, sigma):
+        """The classifier's ``grad_x log p_theta(y | x, sigma)`` (= ``s(x|y) - s(x)`` by construction): ``[n, D]``."""
+        images = as_images(x, self.image_shape)
+        labels = self._labels(y, images.shape[0], "bayes_gradient")
+        sig = sigma_per_example(sigma, images.shape[0], images)
+        with eval_mode(self.model):
+            device = placed(sig, self.model).device
+            grad = self.model.posterior_grad(placed(images, self.model), placed(sig, self.model), labels.to(device))
+        return grad.reshape(images.shape[0], -1).to(images)
+
     def save(self, path: str | os.PathLike) -> Path:
         """``state_dict`` + JSON side file (``training.save_checkpoint``), written atomically."""
         extra = {"kind": KIND, "sigma_min": self.sigma_min, "sigma_max": self.sigma_max, "history": self.history}
-        if self.p_uncond is not None:
-            extra["p_uncond"] = self.p_uncond
         return save_checkpoint(path, self.model, epoch=len(self.history), extra=extra)
 
     @classmethod
@@ -103,7 +119,7 @@ class LearnedScore(ScoreModel):
         if extra.get("kind") != KIND:
             raise CheckpointError(f"{path} is not a LearnedScore checkpoint (kind {extra.get('kind')!r})")
         return cls(ck.build_model(), sigma_min=extra["sigma_min"], sigma_max=extra["sigma_max"],
-                   history=extra.get("history", []), p_uncond=extra.get("p_uncond"))
+                   history=extra.get("history", []))
 
     def __repr__(self) -> str:
         cond = f", n_classes={self.n_classes}" if self.conditional else ""
@@ -120,17 +136,19 @@ def _log_uniform_noise(x0, sigma_min, sigma_max, generator):
     return sigma, noise
 
 
-def denoising_loss(sigma_min: float, sigma_max: float, p_uncond: float | None = None):
+def denoising_loss(sigma_min: float, sigma_max: float, conditional: bool = False,
+                   class_weight: float = CLASS_LOSS_WEIGHT):
     """The EDM denoising-score-matching loss (module docstring) for ``sigma`` log-uniform in the range.
 
-    ``p_uncond=None``: ``loss(model, x0, generator)``, unconditional. A number in
-    ``[0, 1)``: ``loss(model, x0, generator, labels)`` for a conditional model; each
-    label becomes "none" with that probability (drawn after ``sigma`` and the noise).
+    ``conditional=False``: ``loss(model, x0, generator)``. ``True``:
+    ``loss(model, x0, generator, labels)`` for a model built with ``n_classes``: the
+    unconditional term on the centred data plus ``class_weight`` x cross-entropy
+    plus the class-conditional term (module docstring).
     """
     def scale(t):
         return t[:, None, None, None]
 
-    if p_uncond is None:
+    if not conditional:
         def loss(model: NoiseConditionalDenoiser, x0: torch.Tensor, generator=None) -> torch.Tensor:
             sigma, noise = _log_uniform_noise(x0, sigma_min, sigma_max, generator)
             c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, model.sigma_data)
@@ -141,22 +159,25 @@ def denoising_loss(sigma_min: float, sigma_max: float, p_uncond: float | None = 
         loss.__name__ = "denoising_score_matching"
         return loss
 
-    if not 0 <= p_uncond < 1:
-        raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond}")
-
     def cond_loss(model: NoiseConditionalDenoiser, x0: torch.Tensor, generator=None, labels=None) -> torch.Tensor:
         if labels is None or not model.conditional:
             raise ValueError("a class-conditional denoising loss needs labels and a model built with n_classes")
         sigma, noise = _log_uniform_noise(x0, sigma_min, sigma_max, generator)
-        drop = torch.rand(x0.shape[0], generator=generator, device=x0.device) < p_uncond
-        y = torch.where(drop, torch.full_like(labels, model.n_classes), labels)
         c_skip, c_out, c_in, c_noise = edm_coefficients(sigma, model.sigma_data)
         centred = x0 - model.data_mean
         x = centred + scale(sigma) * noise
         target = (centred - scale(c_skip) * x) / scale(c_out)
-        return (model.network(scale(c_in) * x, c_noise, y) - target).square().mean()
+        out = model.network(scale(c_in) * x, c_noise)
+        # The classifier sees the same noisy images; its gradient is taken in pixels.
+        xg = x.detach().requires_grad_(True)
+        log_post = torch.log_softmax(model.class_logits(scale(c_in) * xg, c_noise), dim=-1)
+        chosen = log_post.gather(1, labels[:, None])[:, 0]
+        grad = torch.autograd.grad(chosen.sum(), xg, create_graph=True)[0]
+        cond_residual = scale(sigma.square() / c_out) * grad - (target - out.detach())
+        return ((out - target).square().mean() + cond_residual.square().mean()
+                - class_weight * chosen.mean())
 
-    cond_loss.__name__ = f"class_conditional_denoising_score_matching(p_uncond={p_uncond:g})"
+    cond_loss.__name__ = f"class_conditional_denoising_score_matching(class_weight={class_weight:g})"
     return cond_loss
 
 
@@ -181,7 +202,7 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
                  seed: int = 0, device: str | torch.device = "cpu", progress: bool = True, width: int = 32,
                  image_shape: Sequence[int] | None = None, checkpoint_path: str | os.PathLike | None = None,
                  resume: bool = False, labels: torch.Tensor | None = None, n_classes: int | None = None,
-                 p_uncond: float = P_UNCOND) -> LearnedScore:
+                 class_weight: float = CLASS_LOSS_WEIGHT) -> LearnedScore:
     """Train a noise-conditional denoiser on ``x`` by denoising score matching.
 
     Parameters
@@ -200,13 +221,12 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
         As for :func:`~manifold_lab.learned.fit_autoencoder`.
     labels : Tensor, shape [n], int, optional
         Class of each image: fit one class-conditional denoiser (module docstring)
-        whose "none" input gives the unconditional score. ``None`` (default): the
+        that also gives the unconditional score. ``None`` (default): the
         unconditional fit, weights identical to those before labels existed.
     n_classes : int, optional
         Number of classes (``labels`` in ``[0, n_classes)``); default ``max(labels) + 1``.
-    p_uncond : float
-        Share of examples trained with the label dropped to "none", in ``(0, 1)``
-        (``P_UNCOND``); only with ``labels``.
+    class_weight : float
+        Weight (> 0) of the cross-entropy in a conditional fit (``CLASS_LOSS_WEIGHT``).
 
     Returns
     -------
@@ -231,9 +251,7 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
                                    batch_size=batch_size, seed=seed, device=device, progress=progress,
                                    checkpoint_path=checkpoint_path, resume=resume)
         return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history)
-    if not 0 < float(p_uncond) < 1:
-        raise ValueError(f"p_uncond must lie in (0, 1): some examples train the 'none' class and some the "
-                         f"classes, got {p_uncond}")
+    check_positive("class_weight", class_weight)
     labels, classes = _check_labels(labels, images.shape[0], n_classes)
     mean = images.mean(0)
     sigma_data = float((images - mean).std())
@@ -242,8 +260,7 @@ def fit_denoiser(x: torch.Tensor, *, sigma_min: float, sigma_max: float, epochs:
     model = NoiseConditionalDenoiser(shape, sigma_data=sigma_data, width=width, seed=seed, n_classes=classes)
     with torch.no_grad():
         model.data_mean.copy_(mean)
-    history = fit_unsupervised(model, denoising_loss(sigma_min, sigma_max, float(p_uncond)), images,
+    history = fit_unsupervised(model, denoising_loss(sigma_min, sigma_max, conditional=True, class_weight=float(class_weight)), images,
                                epochs=epochs, batch_size=batch_size, seed=seed, device=device, progress=progress,
                                checkpoint_path=checkpoint_path, resume=resume, labels=labels)
-    return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history,
-                        p_uncond=float(p_uncond))
+    return LearnedScore(model, sigma_min=sigma_min, sigma_max=sigma_max, history=history)
