@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from manifold_lab.data import (
     Distribution,
+    GaussianClassImages,
     GaussianSignalDistractor,
     LinearSignalDistractor,
     MaskedImageSignalDistractor,
@@ -43,6 +44,8 @@ FACTORIES = {
     "vmf_S33_R40": lambda: VonMisesFisherMixture(Sphere(33, 40, seed=0), 5, 30.0, 0.1, seed=0),
     "masked_images": lambda: MaskedImageSignalDistractor((2, 6, 6), n_classes=3, signal_dim=3,
                                                          distractor_dim=4, noise_std=0.1, seed=0),
+    "gaussian_class_images": lambda: GaussianClassImages((2, 10, 10), n_classes=3, shared_dim=3, bump_dim=2,
+                                                         noise_std=0.1, seed=0, class_probs=[0.2, 0.5, 0.3]),
 }
 
 

@@ -154,9 +154,13 @@ class DiffusersScore(ScoreModel):
     def _denoise(self, images, sigma):
         return images - sigma.view(-1, 1, 1, 1) * self.predict_noise(images, sigma)
 
-    def score(self, x, sigma):
-        """``s_sigma(y) = −eps_hat / sigma`` in [0, 1] pixel scaling: ``[n, D]`` (exact form, no Tweedie difference)."""
+    def score(self, x, sigma, y=None):
+        """``s_sigma(y) = −eps_hat / sigma`` in [0, 1] pixel scaling: ``[n, D]`` (exact form, no Tweedie difference).
+
+        Unconditional: a class ``y`` is a one-line error (``ScoreModel._labels``)."""
         images = as_images(x, self.image_shape)
+        if y is not None:
+            self._labels(y, images.shape[0], "score(x, sigma, y)")
         sig = sigma_per_example(sigma, images.shape[0], images)
         return -(self.predict_noise(images, sig).reshape(images.shape[0], -1) / sig[:, None])
 
