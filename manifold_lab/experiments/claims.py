@@ -18,7 +18,12 @@ For each regulariser, on seed-mean numbers over its strength grid:
    synthetic kinds), the strength of its seed-mean maximum, that value with its
    seed min..max, the regime there, the unregularised value and the margin
    (``peaks``).
-5. **distractor ratio** (rows with ``signal_sensitivity``, the ``fmnist_distractor``
+5. **the learned Bayes gradient** (rows with ``bayes_grad_cosine``): whether the
+   noise-augmented models' cosine-vs-sigma curves (``bayes_grad_curve``) peak at
+   their own training sigma (:func:`own_sigma_claim`), and whether
+   ``bayes_grad_cosine`` and ``score_cosine`` pick the same strength as the most
+   aligned (:func:`agreement_claim`).
+6. **distractor ratio** (rows with ``signal_sensitivity``, the ``fmnist_distractor``
    kind; the paper's Figure 5) — the ratio signal / distractor sensitivity of the
    robust models is above the standard (unregularised) model's: reported per
    strength, with the booleans ``distractor_ratio_above_standard_all`` (every
@@ -32,11 +37,15 @@ from typing import Sequence
 
 from manifold_lab.experiments.regimes import REGIMES
 
-__all__ = ["labels_in_order", "spearman", "check_claims", "alignment_peaks", "ALIGNMENT_FIELDS"]
+__all__ = ["labels_in_order", "spearman", "check_claims", "alignment_peaks", "ALIGNMENT_FIELDS",
+           "own_sigma_claim", "agreement_claim"]
 
 #: Alignment fields whose peak over the strength grid is reported (those present).
-ALIGNMENT_FIELDS = ("score_cosine", "cond_score_cosine", "avg_score_cosine", "score_ssim", "score_lpips",
+ALIGNMENT_FIELDS = ("score_cosine", "cond_score_cosine", "bayes_grad_cosine", "bayes_grad_ssim",
+                    "bayes_grad_lpips", "avg_score_cosine", "score_ssim", "score_lpips",
                     "sum_logits_cosine", "sum_logits_ssim", "sum_logits_lpips")
+#: The regulariser whose strength is a noise level (its models are read at their own sigma).
+NOISE_REGULARISER = "noise_augmentation"
 
 
 def labels_in_order(labels: Sequence[str]) -> bool:
@@ -129,6 +138,9 @@ def check_claims(groups: Sequence[dict], unregularised: dict) -> dict:
             ),
         }
         out[name]["peaks"] = alignment_peaks(gs, unregularised)
+        agreement = agreement_claim(gs)
+        if agreement is not None:
+            out[name]["most_aligned"] = agreement
         if "signal_sensitivity" in unregularised:
             out[name].update(_distractor_claim(gs, unregularised))
     return out
@@ -175,3 +187,49 @@ def _distractor_claim(gs: Sequence[dict], unregularised: dict) -> dict:
     return {"distractor_ratio": ratios, "distractor_ratio_standard": standard,
             "distractor_ratio_above_standard_all": bool(ratios) and all(r > standard for r in ratios),
             "distractor_ratio_above_standard_any": any(r > standard for r in ratios)}
+
+
+def agreement_claim(gs: Sequence[dict], a: str = "bayes_grad_cosine", b: str = "score_cosine") -> dict | None:
+    """Whether fields ``a`` and ``b`` pick the same group (strength) of ``gs`` as the most
+    aligned (seed means): ``{"by_<a>", "by_<b>", "agree"}``; ``None`` if either is missing."""
+    fa = [g for g in gs if _finite(g.get(a))]
+    fb = [g for g in gs if _finite(g.get(b))]
+    if not fa or not fb:
+        return None
+    best_a, best_b = max(fa, key=lambda g: g[a]), max(fb, key=lambda g: g[b])
+    return {f"by_{a}": best_a["strength"], f"by_{b}": best_b["strength"],
+            "agree": best_a["strength"] == best_b["strength"]}
+
+
+def own_sigma_claim(rows: Sequence[dict], regulariser: str = NOISE_REGULARISER) -> dict | None:
+    """For each strength (training noise sigma) of ``regulariser``: the sigma at which the
+    seed-mean ``bayes_grad_curve`` peaks, the curve sigma nearest the training sigma, and
+    whether the two coincide (``None`` without such rows).
+
+    Returns
+    -------
+    dict
+        ``{"strengths", "peak_sigmas", "nearest_sigmas", "at_own_sigma" (bools),
+        "curve_sigmas", "curves" (seed-mean cosines per strength)}``.
+    """
+    picked = [r for r in rows if r.get("regularizer") == regulariser and "bayes_grad_curve" in r]
+    if not picked:
+        return None
+    by_strength: dict[float, list[dict]] = {}
+    for r in picked:
+        by_strength.setdefault(r["strength"], []).append(r["bayes_grad_curve"])
+    out = {"strengths": [], "peak_sigmas": [], "nearest_sigmas": [], "at_own_sigma": [], "curves": []}
+    sigmas = None
+    for strength in sorted(by_strength):
+        curves = by_strength[strength]
+        sigmas = curves[0]["sigmas"]
+        mean = [sum(c["cosine"][i] for c in curves) / len(curves) for i in range(len(sigmas))]
+        peak = sigmas[max(range(len(sigmas)), key=lambda i: mean[i])]
+        nearest = min(sigmas, key=lambda s: abs(math.log(s) - math.log(strength)))
+        out["strengths"].append(strength)
+        out["peak_sigmas"].append(peak)
+        out["nearest_sigmas"].append(nearest)
+        out["at_own_sigma"].append(peak == nearest)
+        out["curves"].append(mean)
+    out["curve_sigmas"] = sigmas
+    return out

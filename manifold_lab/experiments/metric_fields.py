@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MetricField", "Measurement", "register_metric", "unregister_metric", "metric_fields",
            "model_fields", "regime_fields", "numeric_field_names", "paper_curve", "half_curve", "gallery_curve",
+           "bayes_grad_curve",
            "half_sensitivity"]
 
 
@@ -249,8 +250,9 @@ def gallery_curve(m: Measurement) -> dict:
         return [[float(f"{v:.{_GALLERY_DIGITS}g}") for v in r] for r in t[:n].reshape(n, -1).double().tolist()]
     out = {"shape": list(m.es.extras["image_shape"]), "images": rows(m.es.x), "score": rows(m.es.score),
            "gradient": rows(m.grad), "gradient_sum_logits": rows(m.grad_sum_logits)}
-    if "paper_score" in m.es.extras:
-        out["paper_score"] = rows(m.es.extras["paper_score"])
+    for key in ("paper_score", "bayes_grad"):
+        if key in m.es.extras:
+            out[key] = rows(m.es.extras[key])
     return out
 
 
@@ -302,6 +304,34 @@ def _lpips(paper: bool) -> Callable[[Measurement], float]:
 
 def _sum_logits_cosine(m: Measurement) -> float:
     return _mean(metrics.score_cosine(m.grad_sum_logits, m.es.extras["paper_score"].reshape(m.grad_sum_logits.shape)))
+
+
+def _bayes_grad_cosine(m: Measurement) -> float:
+    return _mean(metrics.score_cosine(m.grad, m.es.extras["bayes_grad"].reshape(m.grad.shape)))
+
+
+def _bayes_images(m: Measurement) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = (m.grad.shape[0], *m.es.extras["image_shape"])
+    return m.grad.reshape(shape), m.es.extras["bayes_grad"].reshape(shape)
+
+
+def _bayes_grad_ssim(m: Measurement) -> float:
+    return _mean(metrics.ssim_similarity(*_bayes_images(m)))
+
+
+def _bayes_grad_lpips(m: Measurement) -> float:
+    net = m.es.extras["lpips"].to(device=m.grad.device, dtype=m.grad.dtype)
+    return _mean(metrics.lpips_similarity(*_bayes_images(m), model=net, upsample_to=m.es.extras.get("lpips_size")))
+
+
+def bayes_grad_curve(m: Measurement) -> dict:
+    """Mean cosine of ``g = grad log p(y|x)`` with the learned Bayes gradient at every
+    ``extras["bayes_grad_by_sigma"]`` noise level (a row curve): ``{"sigmas", "cosine"}``;
+    a model trained with noise at sigma should peak near its own sigma."""
+    by_sigma = m.es.extras["bayes_grad_by_sigma"]
+    sigmas = sorted(by_sigma)
+    return {"sigmas": sigmas, "cosine": [_mean(metrics.score_cosine(m.grad, by_sigma[s].reshape(m.grad.shape)))
+                                         for s in sigmas]}
 
 
 def _avg_score_cosine(m: Measurement) -> float:
@@ -373,6 +403,10 @@ for _f in (
                 "mean cosine of g with the reference gradient"),
     MetricField("cond_score_cosine", _cosine_with(True), "{:.3f}", "cos_c",
                 "mean cosine of g with the second reference gradient (NaN if none)"),
+    MetricField("bayes_grad_cosine", _bayes_grad_cosine, "{:.3f}", "cos_B",
+                "mean cosine of g with the Bayes-optimal gradient grad log p(y|x): exact kinds the exact one, "
+                "image kinds the learned s_sigma(x|y) - s_sigma(x) at the score's sigma",
+                needs="bayes_grad"),
     # Image kinds. Ours: g = grad log p(y|x) against the learned score at the clean image.
     MetricField("score_ssim", _ssim(False), "{:.3f}", "ssim",
                 "mean SSIM of g and the reference score as images (each max-abs normalised)",
@@ -380,6 +414,12 @@ for _f in (
     MetricField("score_lpips", _lpips(False), "{:.3f}", "lpips",
                 "mean 1 - LPIPS-AlexNet of g and the score as images (max-abs normalised; only with local weights)",
                 needs="lpips"),
+    MetricField("bayes_grad_ssim", _bayes_grad_ssim, "{:.3f}", "ssim_B",
+                "mean SSIM of g and the learned Bayes gradient as images (each max-abs normalised)",
+                needs=("bayes_grad", "image_shape")),
+    MetricField("bayes_grad_lpips", _bayes_grad_lpips, "{:.3f}", "lpips_B",
+                "mean 1 - LPIPS-AlexNet of g and the learned Bayes gradient (max-abs normalised)",
+                needs=("bayes_grad", "lpips")),
     MetricField("avg_score_cosine", _avg_score_cosine, "{:.3f}", "cos_avg",
                 "mean cosine of g with the score averaged over noisy copies, E_u[s_sigma(x + u)]",
                 needs="avg_score"),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from manifold_lab.experiments.claims import check_claims
+from manifold_lab.experiments.claims import NOISE_REGULARISER, check_claims, own_sigma_claim
 from manifold_lab.experiments.figures import write_figures
 from manifold_lab.experiments.presets import Preset, preset_to_dict, strength_meaning
 from manifold_lab.experiments.regimes import RegimeThresholds, classify_regime, relative_on_sensitivity
@@ -106,9 +106,20 @@ def assemble_results(
         "bayes_optimal": reference,
         "models": models,
         "groups": groups,
-        "claims": check_claims([g for g in groups if g["regularizer"] != "none"], unreg),
+        "claims": _claims(groups, unreg, models),
         "theorem_3_1": theorem,
     }
+
+
+def _claims(groups: list[dict], unreg: dict, models: list[dict]) -> dict:
+    """``check_claims`` per regulariser, with the noise-augmented models' own-sigma
+    reading of the learned Bayes gradient where the rows have its curve."""
+    claims = check_claims([g for g in groups if g["regularizer"] != "none"], unreg)
+    if NOISE_REGULARISER in claims:
+        own = own_sigma_claim(models)
+        if own is not None:
+            claims[NOISE_REGULARISER]["bayes_own_sigma"] = own
+    return claims
 
 
 def _theorem_markdown(results: dict) -> str:

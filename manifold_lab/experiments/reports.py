@@ -230,4 +230,13 @@ def peaks_text(claims: dict) -> str:
                       if p.get("min") is not None else "")
             lines.append(f"    {field.ljust(width)}  {p['value']:.3f}{spread} at {p['strength']:g} "
                          f"({p['regime']}); unregularised {format_cell('{:.3f}', p['unregularised'])}")
+        most = claim.get("most_aligned")
+        if most is not None:
+            lines.append(f"    most aligned by bayes_grad_cosine at {most['by_bayes_grad_cosine']:g}, by score_cosine "
+                         f"at {most['by_score_cosine']:g}: {'agree' if most['agree'] else 'disagree'}")
+        own = claim.get("bayes_own_sigma")
+        if own is not None:
+            pairs = ", ".join(f"{s:g}->{p:g}" for s, p in zip(own["strengths"], own["peak_sigmas"]))
+            lines.append(f"    learned-Bayes cosine peaks at sigma (training sigma -> peak): {pairs}; "
+                         f"at its own sigma: {sum(own['at_own_sigma'])} of {len(own['at_own_sigma'])}")
     return "\n".join(lines)

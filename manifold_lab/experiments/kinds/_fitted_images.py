@@ -60,6 +60,9 @@ class FitSettings:
     denoiser_sigma_min: float
     denoiser_sigma_max: float
     score_sigma: float
+    #: Fit the denoiser with the images' labels: one class-conditional network that
+    #: gives the unconditional score and the learned Bayes gradient (learned.fit_denoiser).
+    class_conditional: bool = False
 
     @classmethod
     def of(cls, spec) -> "FitSettings":
@@ -140,17 +143,19 @@ def _fit_autoencoder(settings: FitSettings, train: torch.Tensor, seed: int, devi
         seed=derive_seed(seed, "autoencoder") % 2 ** 31, progress=False, device=device))
 
 
-def _fit_denoiser(settings: FitSettings, train: torch.Tensor, seed: int, device) -> tuple:
-    """The denoiser fit: ``(score, wall s, cpu s)``."""
+def _fit_denoiser(settings: FitSettings, train: torch.Tensor, seed: int, device,
+                  labels: torch.Tensor | None = None) -> tuple:
+    """The denoiser fit (class-conditional with ``labels``): ``(score, wall s, cpu s)``."""
+    conditional = {} if labels is None else {"labels": labels, "n_classes": int(labels.max()) + 1}
     return _timed(lambda: fit_denoiser(
         train, sigma_min=settings.denoiser_sigma_min, sigma_max=settings.denoiser_sigma_max,
         epochs=settings.denoiser_epochs, width=settings.denoiser_width,
-        seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device))
+        seed=derive_seed(seed, "denoiser") % 2 ** 31, progress=False, device=device, **conditional))
 
 
 def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, *, seed: int,
                 tag: str, cache_dir: str | os.PathLike | None, device: str | torch.device = "cpu",
-                score: ScoreModel | None = None) -> FittedImages:
+                score: ScoreModel | None = None, labels: torch.Tensor | None = None) -> FittedImages:
     """Fit (or load from ``cache_dir``) the autoencoder and the denoiser on ``train``.
 
     Parameters
@@ -171,12 +176,16 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     score : ScoreModel, optional
         A score to use instead of fitting the denoiser (nothing is fitted or saved
         for it; ``tag`` should then name it, so its quality figures are its own).
+    labels : Tensor, shape [n], optional
+        Classes of ``train``: with ``settings.class_conditional`` the denoiser is fitted
+        class-conditionally (its score then also gives the learned Bayes gradient).
 
     On the CPU with two or more cores and enough work (:data:`PARALLEL_FIT_WORK`)
     the autoencoder and the denoiser are fitted side by side in two worker
     processes; the quality figures record each fit's wall and CPU seconds.
     """
-    fp = _fingerprint(settings, seed, int(train.shape[0]), tag)
+    labels = labels if settings.class_conditional else None
+    fp = _fingerprint(settings, seed, int(train.shape[0]), tag + ("+labels" if labels is not None else ""))
     folder = None if cache_dir is None else Path(cache_dir)
     if folder is not None:
         ae_path, den_path = folder / f"autoencoder-{fp}.pt", folder / f"denoiser-{fp}.pt"
@@ -189,7 +198,7 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     fitted_score = score is None
     calls = [(_fit_autoencoder, (settings, train, seed, device))]
     if fitted_score:
-        calls.append((_fit_denoiser, (settings, train, seed, device)))
+        calls.append((_fit_denoiser, (settings, train, seed, device, labels)))
     t0 = time.perf_counter()
     parallel = _fit_in_parallel(settings, train, device, len(calls))
     if parallel:

@@ -39,7 +39,7 @@ from manifold_lab.datasets import load_cifar10
 from manifold_lab.datasets._files import DatasetError
 from manifold_lab.experiments.kinds._fitted_images import PAPER_CIFAR_EPS, fit_or_load
 from manifold_lab.experiments.kinds.images import (
-    PAPER_SCORE_SIGMA, ImageKindSpec, ImageReference, ImageSplits, fit_images, load_splits,
+    PAPER_SCORE_SIGMA, ImageKindSpec, ImageReference, ImageSplits, fit_subset, load_splits,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
 from manifold_lab.metrics.lpips import LPIPSAlexNet, default_backbone_path, default_linear_path, weight_files_in
@@ -132,17 +132,18 @@ class Cifar10Spec(ImageKindSpec):
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         self.check_inputs()
         splits = self.load()
-        train = fit_images(splits, self.n_fit, seed)
+        train, labels = fit_subset(splits, self.n_fit, seed)
         score, tag = None, self.kind
         if self.score_model is not None:
             from manifold_lab.learned import load_diffusers_score
             score = load_diffusers_score(self.score_model)
             tag = f"{self.kind}+{os.path.abspath(self.score_model)}"
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=tag,
-                             cache_dir=cache_dir, score=score)
+                             cache_dir=cache_dir, score=score, labels=labels)
         return Cifar10Reference(splits, fitted, score_sigma=self.score_sigma, eps=PAPER_CIFAR_EPS,
                                 n_directions=self.n_directions, lpips=self.load_lpips(),
                                 lpips_size=self.lpips_size, score_draws=self.score_draws, seed=seed,
+                                bayes_sigmas=self.bayes_sigmas,
                                 lpips_paths=self.lpips_paths(), score_model=self.score_model)
 
     def model_inputs(self):

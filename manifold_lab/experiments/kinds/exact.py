@@ -43,5 +43,10 @@ class ExactReference(Reference):
         cond = self.dist.class_score(x)[torch.arange(x.shape[0]), y]
         return self.dist.posterior_grad(x, y), cond
 
+    def eval_extras(self, x, y, *, device="cpu", dtype=torch.float32):
+        # The exact Bayes gradient grad log p(y|x) is the reference of bayes_grad_cosine
+        # (the same as score_cosine's here), so the column means one thing on every kind.
+        return {"bayes_grad": self.dist.posterior_grad(x, y).to(device, dtype)}
+
     def reference_model(self):
         return BayesOptimalClassifier(self.dist)

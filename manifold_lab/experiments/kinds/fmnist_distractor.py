@@ -275,6 +275,7 @@ class FashionMnistDistractorSpec(FashionMnistSpec):
     half_sigmas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.lpips_dir is not None:
             raise ValueError("lpips_dir: fmnist_distractor measures no LPIPS (its images are two halves); "
                              "use it with fmnist")

