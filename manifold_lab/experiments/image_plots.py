@@ -3,7 +3,8 @@
 - ``fig_gallery.png`` (rows with a ``gallery`` entry): for a few fixed test
   images, two blocks side by side, the gradient of ``log p(y|x)`` (ours) and of
   the sum of logits (the paper's released protocol); in each, the first row is
-  the images, the second the learned score it is compared with, then one row
+  the images, the second the learned score it is compared with (and, with a
+  class-conditional denoiser, the learned Bayes gradient in the first block), then one row
   per model (seed 0: the unregularised model, then every strength of each
   regulariser), labelled with regulariser, strength, regime and accuracy; every
   cell is divided by its own max-abs value and drawn on one [-1, 1] colour scale,
@@ -79,6 +80,10 @@ def figure_gallery(results: dict):
                        paper_sigma if "paper_score" in g0 else ours_sigma))
     lines = [("test images", [(images, "gray", (0, 1))] * len(blocks))]
     lines.append(("learned score", [(_cells(g0[key], shape), "bwr", (-1, 1)) for _, _, key, _ in blocks]))
+    if "bayes_grad" in g0:
+        # The learned Bayes gradient grad log p_sigma(y|x) is a gradient of log p(y|x): ours only.
+        lines.append(("learned Bayes\ngradient", [(_cells(g0["bayes_grad"], shape), "bwr", (-1, 1))]
+                      + [None] * (len(blocks) - 1)))
     for r in rows:
         lines.append((_row_label(r), [(_cells(r["gallery"][grad], shape), "bwr", (-1, 1))
                                       for _, grad, _, _ in blocks]))
@@ -94,6 +99,10 @@ def figure_gallery(results: dict):
             left=left / width, right=(left + n * _CELL) / width, top=1 - _TOP / height,
             bottom=_BOTTOM / height, hspace=0.04, wspace=0.04))
         for i, (label, per_block) in enumerate(lines):
+            if per_block[b] is None:
+                for j in range(n):
+                    axes[i][j].set_axis_off()
+                continue
             cells, cmap, (lo, hi) = per_block[b]
             for j in range(n):
                 ax = axes[i][j]
