@@ -38,7 +38,7 @@ from pathlib import Path
 from manifold_lab.datasets import load_cifar10
 from manifold_lab.datasets._files import DatasetError
 from manifold_lab.experiments.kinds._fitted_images import PAPER_CIFAR_EPS, FitSettings, fit_or_load
-from manifold_lab.experiments.kinds.fmnist import ImageReference, fit_images, load_splits
+from manifold_lab.experiments.kinds.fmnist import ImageReference, fit_images, load_splits, split_counts
 from manifold_lab.experiments.kinds.registry import register_kind
 from manifold_lab.experiments.reference import UNREGULARISED, DataSpec
 from manifold_lab.metrics.lpips import LPIPSAlexNet, default_backbone_path, default_linear_path
@@ -128,6 +128,12 @@ class Cifar10Spec(DataSpec):
             from manifold_lab.learned.diffusers_score import find_diffusers_layout
             find_diffusers_layout(self.score_model)
         lpips_weight_paths(self.lpips_backbone, self.lpips_linear)
+
+    def available_counts(self) -> dict[str, int]:
+        return split_counts(load_splits(self.data_dir, load_cifar10))
+
+    def own_counts(self) -> dict[str, dict[str, int]]:
+        return {"train": {"data.n_fit": self.n_fit}}
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         self.check_inputs()

@@ -38,7 +38,8 @@ from manifold_lab.experiments.metric_fields import gallery_curve, paper_curve
 from manifold_lab.experiments.reference import UNREGULARISED, DataSpec, Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 
-__all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageReference", "ImageSplits", "load_splits", "subset"]
+__all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageReference", "ImageSplits", "load_splits", "subset",
+           "split_counts"]
 
 #: Held-out images whose input gradients (and score) every row keeps, for the gallery figure.
 GALLERY_IMAGES = 4
@@ -57,6 +58,13 @@ class ImageSplits:
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+
+
+def split_counts(splits: ImageSplits) -> dict[str, int]:
+    """Images per pool (``reference.POOLS``): the training split, and the test split's first
+    half (metrics) and second half (accuracy), as ``ImageReference`` draws them."""
+    n_test = splits.x_test.shape[0]
+    return {"train": splits.x_train.shape[0], "eval": n_test // 2, "accuracy": n_test - n_test // 2}
 
 
 def load_splits(data_dir: str | None, loader: Callable = load_fashion_mnist) -> ImageSplits:
@@ -188,6 +196,19 @@ class FashionMnistSpec(DataSpec):
 
     def fit_settings(self) -> FitSettings:
         return FitSettings.of(self)
+
+    def check_inputs(self) -> None:
+        """The data files (read and validated once per process) and the LPIPS weight
+        files, before a run directory is written."""
+        load_splits(self.data_dir)
+        if self.lpips_dir is not None:
+            weight_files_in(self.lpips_dir)
+
+    def available_counts(self) -> dict[str, int]:
+        return split_counts(load_splits(self.data_dir))
+
+    def own_counts(self) -> dict[str, dict[str, int]]:
+        return {"train": {"data.n_fit": self.n_fit}}
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = load_splits(self.data_dir)
