@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -136,6 +137,12 @@ def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
         proc.kill()
     for proc in procs:
         proc.join(timeout=5)
+    # With the workers gone the executor's manager thread ends at once; waiting for it
+    # drops its references to the call and result queues, and collecting them now
+    # unlinks their semaphores, which the resource tracker would otherwise report as
+    # "leaked semaphore objects" at exit (a second, multi-line message after ours).
+    pool.shutdown(wait=True)
+    gc.collect()
 
 
 class LocalBackend:
