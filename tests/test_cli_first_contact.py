@@ -240,3 +240,28 @@ def test_manifold_robustness_accepts_empty_x_like_its_siblings():
                                     generator=torch.Generator().manual_seed(0))
     assert r.on_per_point.shape == (0, 2) and torch.isnan(r.on).all() and torch.isnan(r.off_stderr).all()
     assert metrics.tangent_fraction(x, _basis()).shape == (0,)
+
+
+def test_workers_take_no_semaphore_for_tqdm():
+    """A worker's tqdm bars must not create a multiprocessing lock: in a spawned worker it
+    is a named semaphore, which a worker killed on Ctrl-C or SIGTERM cannot unregister, and
+    the resource tracker then printed a multi-line "leaked semaphore objects" warning after
+    the run's one line. (tqdm's own lock, TqdmDefaultWriteLock, holds one as mp_lock.)"""
+    from tqdm import tqdm
+
+    from manifold_lab.experiments.backends import local
+
+    saved = tqdm.__dict__.get("_lock")
+    try:
+        if "_lock" in tqdm.__dict__:
+            del tqdm._lock  # as in a fresh worker process
+        local._no_process_locks()
+        for _ in tqdm(range(2), disable=True):
+            pass
+        lock = tqdm.get_lock()
+        assert not hasattr(lock, "mp_lock") and not hasattr(lock, "locks"), lock
+    finally:
+        if saved is not None:
+            tqdm._lock = saved
+        elif "_lock" in tqdm.__dict__:
+            del tqdm._lock

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
-import gc
 import multiprocessing
 import os
 import signal
@@ -32,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 import torch
+from tqdm import tqdm
 
 from manifold_lab.experiments.backends import model_error
 from manifold_lab.experiments.rundir import RunWarning
@@ -124,6 +124,16 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent_pid)
+    _no_process_locks()
+
+
+def _no_process_locks() -> None:
+    """Give tqdm a thread lock. tqdm makes a multiprocessing lock on its first bar, even a
+    disabled one; in a spawned worker that is a named semaphore registered with the parent's
+    resource tracker, and a worker killed on Ctrl-C or SIGTERM never unregisters it: the
+    tracker then printed "There appear to be N leaked semaphore objects" after our one
+    line. Workers draw no bars, so a thread lock does."""
+    tqdm.set_lock(threading.RLock())
 
 
 def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
@@ -137,12 +147,6 @@ def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:
         proc.kill()
     for proc in procs:
         proc.join(timeout=5)
-    # With the workers gone the executor's manager thread ends at once; waiting for it
-    # drops its references to the call and result queues, and collecting them now
-    # unlinks their semaphores, which the resource tracker would otherwise report as
-    # "leaked semaphore objects" at exit (a second, multi-line message after ours).
-    pool.shutdown(wait=True)
-    gc.collect()
 
 
 class LocalBackend:
