@@ -3,19 +3,26 @@
 
 Runs a preset's sweep (resumable), writes results.json, CSVs and figures to
 ``--out`` (default ``runs/NAME-<timestamp>``) and prints a summary table. Bad
-input (unknown preset, malformed number, unavailable device, ``--out`` that is a
-file or cannot be written) exits with status 2 and one line on stderr, before
-any work starts; errors during the run exit with status 1, interruption (Ctrl-C)
-with 130 and SIGTERM with 143, both keeping the finished models. Notes about the
-run directory (a malformed model file recomputed, ``--jobs`` capped) are one line
-each on stderr.
+input exits with status 2 and one line on stderr before anything is written:
+unknown preset, malformed number, unavailable device, data files that are missing,
+corrupt or too few for the preset's counts, a Ray cluster that cannot be reached,
+an ``--out`` that is a file, cannot be written, holds other files or another
+configuration's run (the refusal names the settings that differ). Errors during
+the run exit with status 1, interruption (Ctrl-C) with 130 and SIGTERM with 143,
+both keeping the finished models. Notes about the run directory (a malformed
+model file recomputed, ``--jobs`` capped) are one line each on stderr.
+
+Arguments are parsed before torch, matplotlib and the experiment modules are
+imported (``_preset_index`` knows the presets' names), so ``--help``, ``--list``
+and argument errors answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import contextlib
+import dataclasses
+import math
 import os
 import signal
 import sys
@@ -25,21 +32,18 @@ import warnings
 from pathlib import Path
 
 from manifold_lab._cli import (
-    EXIT_FAILED, EXIT_USAGE, PROG, OneLineParser, UsageError, parse_int, parse_positive, resolve_device,
+    EXIT_FAILED, EXIT_USAGE, MAX_SEED, PROG, OneLineParser, UsageError, parse_fraction, parse_int,
+    parse_positive, resolve_device,
 )
-from manifold_lab.experiments.backends import BackendUnavailable
-from manifold_lab.experiments.backends.ray import RayBackend, import_ray
-from manifold_lab.experiments.pipeline import run_experiment
-from manifold_lab.experiments.presets import PRESETS, get_preset
-from manifold_lab.experiments.regimes import RegimeThresholds
-from manifold_lab.experiments.rundir import RunDirError, RunWarning, check_contents, check_out_path
-from manifold_lab.experiments.sweep import usable_cpus
-from manifold_lab.metrics.lpips import weight_files_in
+from manifold_lab._preset_index import PRESET_INDEX, list_lines, unknown_preset_message
 
 __all__ = ["main", "parse_args", "resolve_device", "prepare_out_dir"]
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
+#: The line printed with ``--quick`` results: they check that the pipeline runs.
+QUICK_NOTE = ("--quick: a smoke test of the pipeline (few models, short training, few points); "
+              "its labels, cosines and claims are not results — run without --quick for those")
 
 
 class Terminated(KeyboardInterrupt):
@@ -47,10 +51,21 @@ class Terminated(KeyboardInterrupt):
     finished models kept, the invocation's time recorded)."""
 
 
+def _epilog() -> str:
+    presets = "\n".join(f"  {line}" for line in list_lines())
+    return (f"commands:\n  {PROG} NAME [options]      run (or resume) a preset\n"
+            f"  {PROG} --list             the presets\n"
+            f"  {PROG} evaluate ...       measure your checkpoints, no training "
+            f"(see: {PROG} evaluate --help)\n\npresets:\n{presets}\n\n"
+            "summary.txt and the printed table end with a legend of their columns; "
+            "exit status: 0 done, 1 failed, 2 bad input (nothing written), 130 Ctrl-C, 143 SIGTERM")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog=PROG,
-        description="Run a manifold_lab experiment preset (see --list).",
+        description="Run a manifold_lab experiment preset, or evaluate checkpoints (evaluate).",
+        epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", nargs="?", help="preset name, e.g. toy_sphere")
     p.add_argument("--list", action="store_true", help="list the presets and exit")
@@ -70,7 +85,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lpips-dir", default=None,
                    help="fmnist, cifar10: a folder with LPIPS-AlexNet's weights (alexnet-owt-7be5be79.pth from the "
                         "torch hub cache, alex.pth from the lpips package) adds score_lpips; nothing is downloaded")
-    p.add_argument("--seed", default="0", help="base seed, a non-negative integer (default 0)")
+    p.add_argument("--seed", default="0", help=f"base seed, an integer in [0, {MAX_SEED}] (default 0)")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--jobs", default="auto",
                    help="models at a time: local worker processes (default: usable CPUs, "
@@ -87,10 +102,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weak-ratio", default=None,
                    help="regime rule: R_N/R_T above this is 'weak' (default 1)")
     p.add_argument("--excessive-on", default=None,
-                   help="regime rule: R_T/R_T(Bayes) below this is 'excessive' (default 0.5)")
+                   help="regime rule: R_T/R_T(reference) below this is 'excessive', a number in "
+                        "(0, 1) (default 0.5)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     return p
+
+
+def _added_at_run_time(name: str) -> bool:
+    """Whether ``name`` is a preset added to ``experiments.presets.PRESETS`` by a caller of
+    ``main`` in this process (a script or a test); a fresh command line never has one, so
+    a mistyped name is refused without importing the presets."""
+    presets = sys.modules.get("manifold_lab.experiments.presets")
+    return presets is not None and name in presets.PRESETS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -98,11 +122,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = _build_parser().parse_args(argv)
     if not args.list and args.name is None:
         raise UsageError("give a preset NAME (see --list)")
-    args.seed = parse_int("--seed", args.seed, minimum=0)
+    if args.name is not None and args.name not in PRESET_INDEX and not _added_at_run_time(args.name):
+        raise UsageError(unknown_preset_message(args.name))
+    args.seed = parse_int("--seed", args.seed, minimum=0, maximum=MAX_SEED)
     if args.jobs != "auto":
         args.jobs = parse_int("--jobs", args.jobs, minimum=1)
     args.weak_ratio = parse_positive("--weak-ratio", args.weak_ratio)
-    args.excessive_on = parse_positive("--excessive-on", args.excessive_on)
+    args.excessive_on = parse_fraction("--excessive-on", args.excessive_on)
     args.gpus_per_model = parse_positive("--gpus-per-model", args.gpus_per_model)
     if args.backend != "ray" and (args.ray_address is not None or args.gpus_per_model):
         raise UsageError("--ray-address and --gpus-per-model need --backend ray")
@@ -111,18 +137,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def prepare_out_dir(out: str | None, name: str, quick: bool) -> Path:
+def prepare_out_dir(out: str | None, name: str, quick: bool, *, preset=None, base_seed: int = 0) -> Path:
     """Create (or reuse) the run directory and prove it is writable.
 
     Refused: an empty path, a file, a non-empty directory that is not a run
-    directory (so no file the run did not write is ever replaced), an unwritable one.
+    directory (so no file the run did not write is ever replaced), an unwritable one,
+    and, given ``preset``, a directory holding a foreign ``run.json`` or another
+    configuration's run (``pipeline.check_run_dir``).
     """
+    from manifold_lab.experiments.pipeline import check_run_dir
+    from manifold_lab.experiments.rundir import RunDirError, check_contents, check_out_path
+
     if out is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = os.path.join("runs", f"{name}{'-quick' if quick else ''}-{stamp}")
     try:
         path = check_out_path(out)
         check_contents(path)
+        if preset is not None:
+            check_run_dir(preset, path, base_seed=base_seed, quick=quick)
     except RunDirError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -138,20 +171,18 @@ def prepare_out_dir(out: str | None, name: str, quick: bool) -> Path:
 
 
 def _print_list() -> None:
-    width = max(len(n) for n in PRESETS)
-    for name, (full, quick) in PRESETS.items():
-        job = full.data.regime_reference.job
-        extra = f" + {job}" if job else ""
-        print(f"{name.ljust(width)}  {full.description} "
-              f"[{full.n_models} models{extra}; --quick: {quick.n_models}]")
+    for line in list_lines():
+        print(line)
 
 
 def _print_claims(results: dict) -> None:
     print("\nregime labels by strength (seed means):")
     for name, claim in results["claims"].items():
+        low = claim["ratio_min_not_excessive"]
+        low = f"{low:.3g}" if math.isfinite(low) else "n/a: every strength excessive"
         print(f"  {name}: {' -> '.join(claim['labels'])}")
         print(f"    ratio falls: {claim['ratio_falls']}  (unreg {claim['ratio_unregularised']:.3g}, "
-              f"min {claim['ratio_min_not_excessive']:.3g}); labels in order: "
+              f"min {low}); labels in order: "
               f"{claim['labels_in_order']}; score_cosine peak {claim['score_peak']:.3f} at "
               f"{claim['score_peak_strength']:g} ({claim['score_peak_regime']}) vs unreg "
               f"{claim['score_unregularised']:.3f}")
@@ -172,6 +203,8 @@ def _data_options(data, args: argparse.Namespace):
     """The data spec with the data-file options applied (``--data-dir``, ``--lpips-dir``,
     ``--score-model``, ``--distractor-dir``); ``ValueError`` (one line) for an option
     the data kind does not take or a folder that is not there."""
+    from manifold_lab.metrics.lpips import weight_files_in
+
     fields = {f.name for f in dataclasses.fields(data)}
     name, kind = f"preset {args.name!r}", f"(data kind {data.kind!r})"
     if args.data_dir is not None:
@@ -204,14 +237,25 @@ def _data_options(data, args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    # The heavy modules (torch, matplotlib, every experiment layer), once the arguments are good.
+    from manifold_lab.experiments.backends import BackendUnavailable
+    from manifold_lab.experiments.pipeline import check_preset, run_experiment
+    from manifold_lab.experiments.presets import get_preset
+    from manifold_lab.experiments.regimes import RegimeThresholds
+    from manifold_lab.experiments.rundir import RunDirError
+    from manifold_lab.experiments.sweep import usable_cpus
+
+    # Every check that needs no work, before anything is written: the preset and its
+    # options, the device, the data (files, then counts), the backend, the directory.
     try:
         preset = get_preset(args.name, quick=args.quick)
         preset = dataclasses.replace(preset, data=_data_options(preset.data, args))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    device = resolve_device(args.device, backend=args.backend)
-    backend = _make_backend(args)
-    out = prepare_out_dir(args.out, args.name, args.quick)
+        device = resolve_device(args.device, backend=args.backend)
+        check_preset(preset)
+        backend = _make_backend(args)
+    except (ValueError, OSError, BackendUnavailable) as exc:
+        raise UsageError(_one_line(exc)) from None
+    out = prepare_out_dir(args.out, args.name, args.quick, preset=preset, base_seed=args.seed)
     thresholds = RegimeThresholds(
         weak_ratio=args.weak_ratio or preset.thresholds.weak_ratio,
         excessive_on_fraction=args.excessive_on or preset.thresholds.excessive_on_fraction,
@@ -242,27 +286,39 @@ def _run(args: argparse.Namespace) -> int:
               f"models are kept in {out}/models — rerun the same command to resume",
               file=sys.stderr)
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except RunDirError as exc:  # another run changed the directory after the checks above
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     except (ValueError, OSError) as exc:
-        print(f"{PROG}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-              file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     print()
     print((out / "summary.txt").read_text().rstrip())
     _print_claims(results)
     print(f"\n{results['resumed_models']} model(s) resumed; wall time {results['runtime_s']:.1f} s "
           f"(all invocations: {results['runtime_total_s']:.1f} s); results in {out / 'results.json'}")
+    if args.quick:
+        print(QUICK_NOTE)
     return 0
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _make_backend(args: argparse.Namespace):
-    """The configured backend; a missing Ray is a usage error (before any work)."""
+    """The configured backend; Ray is imported and reached (started, or its cluster
+    joined) here, so a missing Ray or an unreachable cluster is a usage error before
+    any file is written (``BackendUnavailable``)."""
     if args.backend == "local":
         return "local"
-    try:
-        import_ray()
-    except BackendUnavailable as exc:
-        raise UsageError(str(exc)) from None
-    return RayBackend(args.ray_address, gpus_per_model=args.gpus_per_model)
+    from manifold_lab.experiments.backends.ray import RayBackend, import_ray
+
+    import_ray()
+    backend = RayBackend(args.ray_address, gpus_per_model=args.gpus_per_model)
+    backend.connect()
+    return backend
 
 
 @contextlib.contextmanager
@@ -302,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             _print_list()
             return 0
+        from manifold_lab.experiments.rundir import RunWarning
+
         with warnings.catch_warnings():
             default = warnings.showwarning
 

@@ -28,13 +28,16 @@ def test_list_names_every_preset(capsys):
     (["nope"], "unknown preset 'nope'"),
     ([], "give a preset NAME"),
     (["toy_sphere", "--seed", "x1"], "--seed must be an integer"),
-    (["toy_sphere", "--seed", "-3"], "--seed must be an integer >= 0"),
+    (["toy_sphere", "--seed", "-3"], "--seed must be an integer in [0, 4294967295]"),
+    (["toy_sphere", "--seed", str(2 ** 64 + 1)], "--seed must be an integer in [0, 4294967295]"),
     (["toy_sphere", "--seed", "1.5"], "--seed must be an integer"),
     (["toy_sphere", "--jobs", "0"], "--jobs must be an integer >= 1"),
     (["toy_sphere", "--device", "gpu"], "not a torch device"),
     (["toy_sphere", "--device", "cuda:99"], "--device cuda:99"),
     (["toy_sphere", "--weak-ratio", "-1"], "--weak-ratio must be a positive"),
-    (["toy_sphere", "--excessive-on", "nan"], "--excessive-on must be a positive"),
+    (["toy_sphere", "--excessive-on", "nan"], "--excessive-on must be a number between 0 and 1"),
+    (["toy_sphere", "--excessive-on", "1.5"], "--excessive-on must be a number between 0 and 1"),
+    (["toy_sphere", "--excessive-on", "1"], "--excessive-on must be a number between 0 and 1"),
     (["toy_sphere", "--bogus"], "unrecognized arguments: --bogus"),
     (["toy_sphere", "--data-dir", "/"], "--data-dir: preset 'toy_sphere' reads no data files"),
     (["fmnist", "--data-dir", "/no/such/folder"], "--data-dir '/no/such/folder' is not a directory"),
@@ -69,10 +72,12 @@ def test_unwritable_out_is_refused(capsys, tmp_path):
 
 def test_out_of_another_configuration_is_refused_without_traceback(capsys, tmp_path):
     (tmp_path / "run.json").write_text('{"fingerprint": "other", "preset": "toy_subspace"}')
-    code, _, err = _run_main(capsys, ["toy_sphere", "--quick", "--out", str(tmp_path),
-                                      "--no-progress", "--jobs", "1"])
-    assert code == 1 and "another configuration" in err and err.count("\n") == 1
-    assert not (tmp_path / "results.json").exists()
+    code, out, err = _run_main(capsys, ["toy_sphere", "--quick", "--out", str(tmp_path),
+                                        "--no-progress", "--jobs", "1"])
+    # Refused before the banner, with the usage status, leaving no lock in the folder.
+    assert code == EXIT_USAGE and out == "" and err.count("\n") == 1
+    assert "another configuration (preset 'toy_subspace' there, 'toy_sphere' here" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
 
 
 def test_a_real_process_prints_no_traceback(tmp_path):

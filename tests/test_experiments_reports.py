@@ -130,11 +130,28 @@ def test_summary_table_lists_every_group(results):
     table = summary_table(results["groups"], results["bayes_optimal"])
     lines = [ln for ln in table.splitlines() if ln.strip()]
     assert lines[0].split()[:3] == ["regularizer", "strength", "acc"]
-    body = lines[2:]
+    body = lines[2:lines.index("columns:")]
     assert len(body) == 1 + len(results["groups"])  # Bayes + one per (regulariser, strength)
     assert body[0].startswith("bayes_optimal")
     assert sum(ln.startswith("gradient_norm") for ln in body) == 8
     assert any(ln.rstrip().endswith("EE") for ln in body)  # both seeds excessive somewhere
+
+
+def test_summary_table_ends_with_a_legend_of_every_column(results):
+    """Every column header is explained after the table; metric columns by their
+    MetricField.doc, so a newly registered field gets its entry without a change here."""
+    from manifold_lab.experiments.metric_fields import metric_fields
+
+    table = summary_table(results["groups"], results["bayes_optimal"]).splitlines()
+    headers = table[0].split()
+    legend = table[table.index("columns:") + 1:]
+    explained = {ln.split()[0]: ln for ln in legend if ln.startswith("  ")}
+    assert set(headers) <= set(explained), set(headers) - set(explained)
+    docs = {f.header: f.doc for f in metric_fields() if f.header}
+    for header in ("tau", "cos", "cos_c", "A", "R_T/R_T*"):
+        assert header in headers and explained[header].endswith(docs[header])
+    assert "W = weak" in explained["seeds"] and "E = excessive" in explained["seeds"]
+    assert legend[-1].startswith("the first row is the exact Bayes-optimal model")
 
 
 def test_write_reports_writes_everything_and_results_last(tmp_path, results):

@@ -199,14 +199,14 @@ def test_distractor_claim_compares_with_the_standard_model():
 
 def test_cli_data_dir_reaches_the_kind(capsys, tmp_path, idx_dir):
     """--data-dir replaces the kind's folder: the 64 written images are too few for the
-    quick preset's 2,000-image fits, a one-line error before anything is fitted."""
+    quick preset's 2,000-image fits, a one-line usage error before anything is written."""
     from manifold_lab.run import main
 
     code = main(["fmnist", "--quick", "--data-dir", idx_dir, "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code != 0 and err.count("\n") == 1
-    assert "n_fit: asked for 2000 images but only 64 are available" in err
-    assert not (tmp_path / "run" / REFERENCE_DIR).exists() or not any((tmp_path / "run" / REFERENCE_DIR).iterdir())
+    assert code == 2 and err.count("\n") == 1
+    assert "data.n_fit = 2000 asks for 2000 training images but only 64 are available" in err, err
+    assert not (tmp_path / "run").exists()
 
 
 # ---- MNIST digits as the distractor ------------------------------------------------------

@@ -30,6 +30,8 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 MNIST_CLASSES = 10
 IMAGE_SIDE = 28
+#: Dimensions of the IDX image files ([n, 28, 28], "idx3") and label files ([n], "idx1").
+IMAGE_NDIM, LABEL_NDIM = 3, 1
 _PREFIX = {"train": "train", "test": "t10k"}
 _DPKG_TIMEOUT_S = 10
 
@@ -57,8 +59,8 @@ def _load_idx_pair(folder: Path, split: str, n_classes: int, how: str) -> tuple[
     prefix = _PREFIX[split]
     img_path = find_file(folder, f"{prefix}-images-idx3-ubyte", how)
     lab_path = find_file(folder, f"{prefix}-labels-idx1-ubyte", how)
-    images = read_idx(img_path, how_to_get=how)
-    labels = read_idx(lab_path, how_to_get=how)
+    images = read_idx(img_path, how_to_get=how, ndim=IMAGE_NDIM)
+    labels = read_idx(lab_path, how_to_get=how, ndim=LABEL_NDIM)
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise DatasetError(f"{img_path}: expected images of shape [n, {IMAGE_SIDE}, {IMAGE_SIDE}], got "
                            f"{list(images.shape)}; {how}")

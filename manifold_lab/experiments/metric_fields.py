@@ -87,7 +87,7 @@ class Measurement:
     @cached_property
     def tau(self) -> torch.Tensor:
         """Tangent fractions ``||P_T g|| / ||g||``, shape [n]."""
-        return metrics.tangent_fraction(self.grad, self.es.basis)
+        return metrics.tangent_fraction(self.grad, self.es.basis, zero="nan")  # rows store null
 
     @cached_property
     def robustness(self):
@@ -395,7 +395,7 @@ for _f in (
     MetricField("alignment_ratio", lambda m: metrics.pooled_alignment(m.grad, m.es.basis), "{:.3f}",
                 "A", "Def. 2 pooled: sum ||P_N g||^2 / sum ||P_T g||^2"),
     MetricField("alignment_ratio_median",
-                lambda m: float(metrics.alignment_ratio(m.grad, m.es.basis).double().median()),
+                lambda m: float(metrics.alignment_ratio(m.grad, m.es.basis, zero="nan").double().median()),
                 doc="median of the per-point A(x)"),
     MetricField("tangent_fraction", lambda m: _mean(m.tau), "{:.3f}", "tau",
                 "mean ||P_T g|| / ||g|| (chance sqrt(k/d))"),

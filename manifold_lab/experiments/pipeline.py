@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
@@ -35,13 +36,14 @@ from manifold_lab.experiments.reports import (
 )
 from manifold_lab.experiments.backends import Backend
 from manifold_lab.experiments.rundir import (
-    MODELS_DIR, RunFile, RunLock, check_contents, check_out_path, read_run_file,
+    MODELS_DIR, RunFile, RunLock, RunWarning, check_contents, check_out_path, read_run_file,
 )
 from manifold_lab.experiments.sweep import (
     REFERENCE_DIR, load_finished, plan_jobs, run_fingerprint, run_sweep,
 )
 
-__all__ = ["SCHEMA_VERSION", "assemble_results", "write_reports", "run_experiment"]
+__all__ = ["SCHEMA_VERSION", "assemble_results", "write_reports", "run_experiment", "check_preset",
+           "check_run_dir", "preset_counts"]
 
 #: Version of the results.json layout (bump on incompatible changes). 2: data
 #: specs per kind (``config.data`` holds only the kind's fields), ``config.model``
@@ -167,13 +169,51 @@ def without_galleries(results: dict) -> dict:
     return {**results, "models": [{k: v for k, v in r.items() if k != "gallery"} for r in results["models"]]}
 
 
-def _check_run_dir(out: Path, fingerprint: str) -> dict:
+def _check_run_dir(out: Path, fingerprint: str, settings: dict) -> dict:
     """The stored ``run.json`` of ``out`` ({} if none), validated (see
     ``rundir.read_run_file``); ``RunDirError`` if ``out`` must not be written:
     a non-empty directory that is not a run directory, or another configuration's.
     Called under the run's lock (the check before the lock may have raced)."""
     check_contents(out)
-    return read_run_file(out, fingerprint)
+    return read_run_file(out, fingerprint, settings)
+
+
+def _settings(preset: Preset, base_seed: int, quick: bool | None) -> dict:
+    """The configuration fields of ``run.json`` (what a refusal compares)."""
+    return {"preset": preset.name, "base_seed": base_seed, "quick": quick, "config": preset_to_dict(preset)}
+
+
+def preset_counts(preset: Preset) -> dict[str, dict[str, int]]:
+    """What the preset draws from each data pool (``reference.POOLS``), by field name:
+    every model's training set, the metric points and the accuracy points."""
+    return {"train": {"train.n_train": preset.train.n_train},
+            "eval": {"eval.n_points": preset.eval.n_points},
+            "accuracy": {"eval.n_accuracy": preset.eval.n_accuracy}}
+
+
+def check_preset(preset: Preset) -> None:
+    """Every check of a preset's inputs that needs no work, in the order a user fixes
+    them: data files and weights (``DataSpec.check_inputs``), then the counts the preset
+    draws against the examples available (``DataSpec.check_counts``). One-line
+    ``ValueError``; nothing is written."""
+    preset.data.check_inputs()
+    preset.data.check_counts(preset_counts(preset))
+
+
+def check_run_dir(preset: Preset, out_dir: str | os.PathLike, *, base_seed: int = 0,
+                  quick: bool | None = None) -> Path:
+    """``out_dir`` as a ``Path`` if this run may write it; ``RunDirError`` (one line)
+    otherwise: an empty path, a file, a non-empty directory that is not a run
+    directory, a foreign or another configuration's ``run.json`` (naming the settings
+    that differ). Writes nothing (no lock file) and warns nothing: the run repeats the
+    check under its lock, where recoverable problems are reported."""
+    out = check_out_path(out_dir)
+    check_contents(out)
+    if out.is_dir():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RunWarning)
+            read_run_file(out, run_fingerprint(preset, base_seed), _settings(preset, base_seed, quick))
+    return out
 
 
 def run_experiment(
@@ -216,9 +256,9 @@ def run_experiment(
         The results.json object.
     """
     thresholds = thresholds or preset.thresholds
-    preset.data.check_inputs()  # missing data or weights: an error before run.json exists
-    out = check_out_path(out_dir)
-    check_contents(out)  # before the lock file is created in someone else's directory
+    check_preset(preset)  # missing data, weights or images: an error before anything is written
+    # Before the lock file is created in someone else's directory:
+    out = check_run_dir(preset, out_dir, base_seed=base_seed, quick=quick)
     out.mkdir(parents=True, exist_ok=True)
     with RunLock(out):
         return _run_locked(preset, out, base_seed=base_seed, device=device, jobs=jobs,
@@ -229,10 +269,10 @@ def run_experiment(
 def _run_locked(preset: Preset, out: Path, *, base_seed, device, jobs, thresholds, progress,
                 quick, figures, backend) -> dict:
     fingerprint = run_fingerprint(preset, base_seed)
-    previous = _check_run_dir(out, fingerprint)
+    settings = _settings(preset, base_seed, quick)
+    previous = _check_run_dir(out, fingerprint, settings)
     run_info = {
-        "fingerprint": fingerprint, "preset": preset.name, "base_seed": base_seed,
-        "quick": quick, "config": preset_to_dict(preset),
+        "fingerprint": fingerprint, **settings,
         # Wall-clock seconds of every invocation into this directory (interrupted,
         # failed and killed ones included), so a resumed run reports its total cost.
         "invocations_s": list(previous.get("invocations_s", [])),

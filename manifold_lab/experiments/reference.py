@@ -26,12 +26,18 @@ from __future__ import annotations
 import abc
 import os
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar, Mapping, Sequence
 
 import torch
 
 __all__ = ["Reference", "DataSpec", "RegimeReference", "ModelReference", "UnregularisedReference",
-           "BAYES_OPTIMAL", "UNREGULARISED"]
+           "BAYES_OPTIMAL", "UNREGULARISED", "POOLS"]
+
+#: The pools a data kind draws examples from (``DataSpec.available_counts``): training
+#: examples, held-out points of the gradient and sensitivity metrics, held-out points
+#: of the accuracy; the value says what the pool is, for error messages.
+POOLS = {"train": "training images", "eval": "held-out images for the metrics (first half of the test split)",
+         "accuracy": "held-out images for the accuracy (second half of the test split)"}
 
 
 class Reference(abc.ABC):
@@ -160,7 +166,36 @@ class DataSpec(abc.ABC):
     def check_inputs(self) -> None:
         """Fail early, with a one-line ``ValueError``, on missing or unreadable inputs
         (data files, weights), before anything is written to a run directory
-        (``pipeline.run_experiment`` calls it first). Default: nothing to check."""
+        (``pipeline.check_preset`` calls it first). Default: nothing to check."""
+
+    def available_counts(self) -> Mapping[str, int] | None:
+        """Examples available per pool of :data:`POOLS` (``{"train": n, "eval": n,
+        "accuracy": n}``), read from the kind's files; ``None`` (the default) for kinds
+        that sample as many points as asked. Called after :meth:`check_inputs`."""
+        return None
+
+    def own_counts(self) -> Mapping[str, Mapping[str, int]]:
+        """What the kind itself draws, ``{pool: {field: count}}`` (e.g. the images its
+        fits see, ``{"train": {"data.n_fit": 10000}}``). Default: nothing."""
+        return {}
+
+    def check_counts(self, needs: Mapping[str, Mapping[str, int]]) -> None:
+        """One-line ``ValueError`` if a count of ``needs`` (``{pool: {field: count}}``,
+        the preset's) or of :meth:`own_counts` exceeds :meth:`available_counts`, so
+        too little data is found before any work, not at the first model."""
+        available = self.available_counts()
+        if available is None:
+            return
+        for source in (self.own_counts(), needs):
+            for pool, wanted in source.items():
+                for field, n in wanted.items():
+                    have = available.get(pool)
+                    if have is not None and n > have:
+                        where = getattr(self, "data_dir", None)
+                        found = f" in {where}" if where else ""
+                        raise ValueError(
+                            f"{field} = {n} asks for {n} {POOLS[pool]} but only {have} are available{found}; "
+                            "give the full data set or use a preset with smaller counts")
 
     @abc.abstractmethod
     def model_inputs(self) -> dict:

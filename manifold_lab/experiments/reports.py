@@ -162,6 +162,15 @@ def group_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 _ABBREV = {"weak": "W", "bayes_aligned": "B", "excessive": "E", None: "?"}
+#: Legend lines of the summary table's columns that are not metric fields.
+_IDENTITY_LEGEND = {
+    "regularizer": "training regulariser (none: the unregularised models)",
+    "strength": "regulariser strength (its meaning per regulariser: results.json config.strength_meaning)",
+    "regime": "label of the seed-mean numbers: weak (R_N/R_T above the weak ratio), excessive (R_T/R_T* "
+              "below the excessive fraction), else bayes_aligned (thresholds: results.json config.thresholds)",
+    "seeds": "each seed's own label, in seed order: " + ", ".join(
+        f"{a} = {r}" for r, a in _ABBREV.items() if r is not None) + ", ? = none",
+}
 
 def _table_columns(present: set[str]) -> list[tuple[str, str, str]]:
     """``(header, key, format)`` of the summary table: identity, the metric fields
@@ -170,6 +179,21 @@ def _table_columns(present: set[str]) -> list[tuple[str, str, str]]:
             *((f.header, f.name, f.fmt) for f in metric_fields()
               if f.header is not None and f.name in present),
             ("regime", "regime", "{}"), ("seeds", "seed_regimes", "{}")]
+
+
+def legend_lines(headers: Sequence[str], *, reference_row: bool = False) -> list[str]:
+    """``header  meaning`` for each column of a summary table, the metric columns'
+    meanings from their ``MetricField.doc`` (so a new field's column explains itself);
+    ``reference_row``: the table starts with the exact Bayes-optimal model's row."""
+    docs = {f.header: f.doc for f in metric_fields() if f.header is not None}
+    docs.update(_IDENTITY_LEGEND)
+    width = max(len(h) for h in headers)
+    lines = ["columns:"]
+    lines += [f"  {h.ljust(width)}  {docs.get(h) or '(no description)'}" for h in headers]
+    lines.append(f"  {'-'.ljust(width)}  a missing or undefined value (a ratio over zero, a field the kind lacks)")
+    if reference_row:
+        lines.append("the first row is the exact Bayes-optimal model, the regime reference R_T*")
+    return lines
 
 
 def format_cell(fmt: str, value) -> str:
@@ -212,6 +236,8 @@ def summary_table(groups: Sequence[dict], bayes: dict | None) -> str:
             lines.append("")
         previous = row["regularizer"]
         lines.append(join(c))
+    lines.append("")
+    lines.extend(legend_lines(headers, reference_row=bayes is not None))
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ Errors are ``RunDirError`` (a ``ValueError``: one line saying what to do).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -180,8 +181,11 @@ def _durations(value) -> list[float] | None:
     return [float(v) for v in value]
 
 
-def read_run_file(out: Path, fingerprint: str) -> dict:
+def read_run_file(out: Path, fingerprint: str, settings: dict | None = None) -> dict:
     """The stored ``run.json`` of ``out`` (``{}`` if none), validated.
+
+    ``settings`` (this run's ``run.json`` fields: ``preset``, ``base_seed``, ``quick``,
+    ``config``) lets the refusal of another configuration name the settings that differ.
 
     Returns a dict whose ``invocations_s`` (if present) is a list of seconds.
 
@@ -211,9 +215,8 @@ def read_run_file(out: Path, fingerprint: str) -> dict:
         return {}
     if stored["fingerprint"] != fingerprint:
         raise RunDirError(
-            f"{out} holds a run of another configuration (preset {stored.get('preset')!r}, "
-            f"seed {stored.get('base_seed')!r}, quick {stored.get('quick')!r}); choose a new "
-            "--out or delete that directory"
+            f"{out} holds a run of another configuration ({_what_differs(stored, settings)}); "
+            "choose a new --out or delete that directory"
         )
     if "invocations_s" in stored:
         durations = _durations(stored["invocations_s"])
@@ -223,6 +226,44 @@ def read_run_file(out: Path, fingerprint: str) -> dict:
             durations = []
         stored = dict(stored, invocations_s=durations)
     return stored
+
+
+#: Differing settings named in the refusal of another configuration's run directory.
+_SHOWN_DIFFERENCES = 3
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (lists and scalars are leaves)."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat = {}
+    for key, item in value.items():
+        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _what_differs(stored: dict, settings: dict | None) -> str:
+    """``"seed 0 there, 1 here; data.data_dir '/a' there, '/b' here"`` (at most
+    ``_SHOWN_DIFFERENCES``), or what the stored run was when this run's settings are unknown."""
+    if settings is None:
+        return (f"preset {stored.get('preset')!r}, seed {stored.get('base_seed')!r}, "
+                f"quick {stored.get('quick')!r}")
+    settings = json.loads(json.dumps(settings, default=str))  # as stored: tuples become lists
+    there = {k: stored.get(k, "<absent>") for k in ("preset", "base_seed", "quick")}
+    here = {k: settings.get(k) for k in there}
+    if isinstance(stored.get("config"), dict):  # the preset's fields, when the stored run has them
+        there.update(_flatten(stored["config"], "config"))
+        here.update(_flatten(settings.get("config") or {}, "config"))
+    config_keys = sorted((k for k in set(there) | set(here) if k.startswith("config.")),
+                         key=lambda k: (k.count("."), k))
+    names = [k for k in (*("preset", "base_seed", "quick"), *config_keys)
+             if there.get(k, "<absent>") != here.get(k, "<absent>")]
+    if not names:
+        return "the same settings, written by another manifold_lab version"
+    shown = "; ".join(f"{k.removeprefix('config.')} {there.get(k, '<absent>')!r} there, "
+                      f"{here.get(k, '<absent>')!r} here" for k in names[:_SHOWN_DIFFERENCES])
+    more = f"; {len(names) - _SHOWN_DIFFERENCES} more" if len(names) > _SHOWN_DIFFERENCES else ""
+    return shown + more
 
 
 class RunFile:

@@ -20,7 +20,7 @@ image_cosine(a, b), ssim_similarity(a, b), lpips_similarity(a, b)  (perceptual, 
 from manifold_lab.metrics._checks import check_basis, orthonormality_tolerance
 from manifold_lab.metrics._sweep import DEFAULT_CHUNK_ELEMENTS, RobustnessResult
 from manifold_lab.metrics.alignment import (
-    alignment_ratio, pooled_alignment, score_cosine, tangent_fraction,
+    ZeroGradientWarning, alignment_ratio, pooled_alignment, score_cosine, tangent_fraction,
 )
 from manifold_lab.metrics.directional import DirectionalRobustness, directional_robustness
 from manifold_lab.metrics.gradients import ScalarFn, input_gradient, scalar_fn, scalar_gradient
@@ -30,6 +30,7 @@ from manifold_lab.metrics.subspaces import subspace_distance, subspace_overlap
 from manifold_lab.metrics.theorem31 import Theorem31Table, theorem_3_1_table
 
 __all__ = [
+    "ZeroGradientWarning",
     "tangent_fraction",
     "alignment_ratio",
     "pooled_alignment",

@@ -126,7 +126,8 @@ def flatten_points(x: torch.Tensor, basis: torch.Tensor, *, name: str = "x") -> 
     """Return points as ``[n, D]`` and check ``basis`` against them.
 
     ``x`` may be ``[n, d]`` or image-shaped ``[n, c, h, w]`` (any trailing shape);
-    ``D`` is the product of the trailing dimensions. ``basis`` must be
+    ``D`` is the product of the trailing dimensions. ``n = 0`` is allowed (as for the
+    other metrics: an empty batch gives empty per-point results and NaN means). ``basis`` must be
     ``[n, D, k]`` (one basis per point) or ``[D, k]`` (shared, e.g. an affine
     subspace). Orthonormality is checked in the basis's own dtype; callers then
     move it to ``x``'s dtype and device.
@@ -136,10 +137,8 @@ def flatten_points(x: torch.Tensor, basis: torch.Tensor, *, name: str = "x") -> 
     check_min_ndim(name, x, 2, "[n, d] or [n, c, h, w]")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one point, got shape {list(x.shape)}")
     check_finite(name, x)
-    flat = x.reshape(x.shape[0], -1)
+    flat = x.reshape(x.shape[0], math.prod(x.shape[1:]))  # explicit D: also for n = 0
     check_basis(basis, flat.shape[1])
     if basis.ndim == 3 and basis.shape[0] != x.shape[0]:
         raise ValueError(

@@ -87,6 +87,9 @@ def perturbation_sweep(
     S = scales.shape[0]
     M = n_draws
     dtype, device = flat.dtype, flat.device
+    if n == 0:  # no points: nothing to call the model on, and no draws taken
+        return (torch.empty(2, 0, M, S, dtype=working_dtype(flat), device=device),
+                None if probe is None else torch.empty(2, 0, M, dtype=dtype, device=device))
     shared = basis.ndim == 2
     tuned = chunk_size is None
     if tuned:
@@ -168,17 +171,18 @@ def summarise(values: torch.Tensor, antithetic: bool = False) -> dict[str, torch
     dict with ``per_point [2, n, S]`` (mean over draws), ``mean [2, S]`` (mean
     over points) and ``stderr [2, S]``: the standard error over points
     (``std/√n``, which includes the Monte-Carlo noise of each point's mean) when
-    ``n ≥ 2``, and the Monte-Carlo standard error over draws when ``n = 1``.
+    ``n ≥ 2``, and the Monte-Carlo standard error over draws when ``n = 1``; with
+    ``n = 0`` the means and standard errors are NaN.
     """
     units = draw_units(values, antithetic)
     per_point = units.mean(2)
     n, m = values.shape[1], units.shape[2]
     if n >= 2:
         stderr = per_point.std(1) / math.sqrt(n)
-    elif m >= 2:
+    elif n == 1 and m >= 2:
         stderr = units[:, 0].std(1) / math.sqrt(m)
     else:
-        stderr = torch.full_like(per_point[:, 0], float("nan"))
+        stderr = per_point.new_full((per_point.shape[0], per_point.shape[2]), float("nan"))
     return {"per_point": per_point, "mean": per_point.mean(1), "stderr": stderr}
 
 

@@ -8,6 +8,7 @@ returned in float32, see ``working_dtype``).
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -15,7 +16,33 @@ from manifold_lab._validation import check_finite, check_min_ndim
 from manifold_lab.metrics._checks import check_basis, working_dtype
 
 __all__ = ["tangent_fraction", "alignment_ratio", "pooled_alignment", "score_cosine",
-           "split_tangent_normal"]
+           "split_tangent_normal", "ZeroGradientWarning", "ZERO_POLICIES"]
+
+#: What ``tangent_fraction`` / ``alignment_ratio`` do at a point where ``g = 0`` (the
+#: direction is undefined, the value NaN): ``"warn"`` (NaN and a one-line
+#: :class:`ZeroGradientWarning` saying how many), ``"nan"`` (NaN, deliberately silent:
+#: callers that skip such points with ``nanmean``), ``"raise"`` (a ``ValueError``).
+ZERO_POLICIES = ("warn", "nan", "raise")
+
+
+class ZeroGradientWarning(RuntimeWarning):
+    """Some gradients were exactly zero; their tangent fraction / alignment is NaN."""
+
+
+def _zero_gradients(name: str, total_sq: torch.Tensor, zero: str) -> None:
+    """Apply the ``zero`` policy to the points whose squared gradient norm is 0."""
+    if zero not in ZERO_POLICIES:
+        raise ValueError(f"zero must be one of {ZERO_POLICIES}, got {zero!r}")
+    if zero == "nan":
+        return
+    n_zero = int((total_sq == 0).sum())
+    if n_zero == 0:
+        return
+    message = (f"{name}: {n_zero} of {total_sq.numel()} gradient(s) are exactly zero, where the value is "
+               "undefined (NaN); pass zero='nan' to accept that silently (and skip them with nanmean)")
+    if zero == "raise":
+        raise ValueError(message.split(";")[0] + "; zero='raise' refuses them")
+    warnings.warn(message, ZeroGradientWarning, stacklevel=3)
 
 
 def _check_grad(name: str, grad: torch.Tensor) -> torch.Tensor:
@@ -45,6 +72,11 @@ def split_tangent_normal(grad: torch.Tensor, basis: torch.Tensor) -> tuple[torch
         in float32 for half-precision ``grad``, in ``grad``'s dtype otherwise.
     """
     _check_grad("grad", grad)
+    if isinstance(basis, torch.Tensor) and basis.ndim >= 2 and basis.shape[-2] != grad.shape[-1]:
+        raise ValueError(
+            f"grad has {grad.shape[-1]} entries per point (shape {list(grad.shape)}) but basis has "
+            f"{basis.shape[-2]} rows, the ambient dimension (shape {list(basis.shape)}); flatten image "
+            "gradients to [n, c*h*w] and pass the basis of the same points")
     check_basis(basis, grad.shape[-1])
     grad = grad.to(working_dtype(grad))
     basis = basis.to(dtype=grad.dtype, device=grad.device)
@@ -54,7 +86,7 @@ def split_tangent_normal(grad: torch.Tensor, basis: torch.Tensor) -> tuple[torch
     return coords.square().sum(-1), normal.square().sum(-1)
 
 
-def tangent_fraction(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+def tangent_fraction(grad: torch.Tensor, basis: torch.Tensor, *, zero: str = "warn") -> torch.Tensor:
     """Tangent fraction ``τ(x) = ‖P_T g‖ / ‖g‖ ∈ [0, 1]`` (companion of Definition 2).
 
     For a uniformly random direction ``E τ² = k/d``, so ``sqrt(k/d)`` is the
@@ -66,21 +98,25 @@ def tangent_fraction(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
         Input gradients ``g = ∇f(x)``.
     basis : Tensor, shape [..., d, k]
         Orthonormal tangent basis at ``x``; leading dims broadcast with ``grad``.
+    zero : {"warn", "nan", "raise"}
+        What to do where ``g = 0`` (:data:`ZERO_POLICIES`); default: NaN and a
+        :class:`ZeroGradientWarning`.
 
     Returns
     -------
     Tensor, shape [...]
         ``τ``; **NaN where g = 0** (the direction is undefined), so a zero
-        gradient is never silently averaged in as 0 or 1 — use ``nanmean`` to
-        skip such points deliberately.
+        gradient is never averaged in as 0 or 1 — use ``nanmean`` to skip such
+        points deliberately (with ``zero="nan"``, silently).
     """
     tan_sq, nor_sq = split_tangent_normal(grad, basis)
     total = tan_sq + nor_sq
+    _zero_gradients("tangent_fraction", total, zero)
     # 0/0 gives NaN on purpose (see Returns).
     return torch.sqrt(tan_sq / total)
 
 
-def alignment_ratio(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+def alignment_ratio(grad: torch.Tensor, basis: torch.Tensor, *, zero: str = "warn") -> torch.Tensor:
     """On-manifold gradient alignment ``A(x) = ‖P_N g‖² / ‖P_T g‖²`` (Definition 2).
 
     ``f`` is ρ-aligned at ``x`` when ``A(x) ≤ ρ``; smaller is more aligned.
@@ -91,6 +127,8 @@ def alignment_ratio(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     grad : Tensor, shape [..., d]
     basis : Tensor, shape [..., d, k]
         Orthonormal tangent basis at ``x``; leading dims broadcast with ``grad``.
+    zero : {"warn", "nan", "raise"}
+        What to do where ``g = 0``, as for :func:`tangent_fraction`.
 
     Returns
     -------
@@ -100,6 +138,7 @@ def alignment_ratio(grad: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
         Equivalently ``A = (1 − τ²)/τ²`` with ``τ`` the tangent fraction.
     """
     tan_sq, nor_sq = split_tangent_normal(grad, basis)
+    _zero_gradients("alignment_ratio", tan_sq + nor_sq, zero)
     return nor_sq / tan_sq
 
 

@@ -31,6 +31,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 import torch
+from tqdm import tqdm
 
 from manifold_lab.experiments.backends.base import model_error
 from manifold_lab.experiments.rundir import RunWarning
@@ -123,6 +124,16 @@ def _init_worker(threads: int, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent(parent_pid)
+    _no_process_locks()
+
+
+def _no_process_locks() -> None:
+    """Give tqdm a thread lock. tqdm makes a multiprocessing lock on its first bar, even a
+    disabled one; in a spawned worker that is a named semaphore registered with the parent's
+    resource tracker, and a worker killed on Ctrl-C or SIGTERM never unregisters it: the
+    tracker then printed "There appear to be N leaked semaphore objects" after our one
+    line. Workers draw no bars, so a thread lock does."""
+    tqdm.set_lock(threading.RLock())
 
 
 def _stop_workers(pool: cf.ProcessPoolExecutor) -> None:

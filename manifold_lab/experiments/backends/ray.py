@@ -117,6 +117,13 @@ class RayBackend:
         self.gpus_per_model = 1.0 if gpus_per_model is None else float(gpus_per_model)
         self.cpus_per_model = int(cpus_per_model)
         self.max_retries = int(max_retries)
+        self._started = False  # connect() started Ray: run() shuts it down at its end
+
+    def connect(self) -> None:
+        """Start or join Ray now (``BackendUnavailable`` if it cannot), so that a
+        cluster that cannot be reached is found before a run writes anything; ``run``
+        then uses this connection and shuts it down when it ends."""
+        self._started = self._connect(import_ray()) or self._started
 
     def _connect(self, ray) -> bool:
         """Initialise Ray unless it is; return whether this call started it."""
@@ -163,7 +170,8 @@ class RayBackend:
             workers: int | None, finish: Callable) -> None:
         """See ``backends.Backend.run``; ``workers`` caps the tasks in flight."""
         ray = import_ray()
-        started = self._connect(ray)
+        started = self._connect(ray) or self._started
+        self._started = False
         try:
             self._run(ray, fn, preset, jobs, base_seed=base_seed, device=device,
                       limit=workers or len(jobs), finish=finish)

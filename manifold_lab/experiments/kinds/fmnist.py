@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from manifold_lab.datasets import load_fashion_mnist
 from manifold_lab.experiments.kinds.images import (
-    LPIPS_SIZE, ImageKindSpec, ImageReference, ImageSplits, load_splits, subset,
+    LPIPS_SIZE, ImageKindSpec, ImageReference, ImageSplits, load_splits, split_counts, subset,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
 
 __all__ = ["FashionMnistSpec", "FashionMnistReference", "ImageReference", "ImageSplits", "load_splits", "subset",
-           "LPIPS_SIZE"]
+           "LPIPS_SIZE", "split_counts"]
 
 
 @register_kind

@@ -289,6 +289,12 @@ class FashionMnistDistractorSpec(FashionMnistSpec):
         if not any(abs(s - self.half_sigma) <= 1e-12 * max(1.0, s) for s in self.half_sigmas):
             raise ValueError(f"half_sigmas {self.half_sigmas} must contain half_sigma={self.half_sigma}")
 
+    def check_inputs(self) -> None:
+        """The Fashion-MNIST files and, with ``distractor="mnist"``, the digits' folder."""
+        super().check_inputs()
+        if self.distractor_dir is not None:
+            load_digit_splits(self.distractor_dir, 0)
+
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = self.load()
         train = fit_images(splits, self.n_fit, seed)

@@ -46,7 +46,7 @@ from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 
 __all__ = ["ImageKindSpec", "ImageReference", "ImageSplits", "load_splits", "folder_stamp", "subset",
-           "fit_images", "fit_subset", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
+           "fit_images", "fit_subset", "split_counts", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
            "LPIPS_SIZE", "PAPER_SCORE_SIGMA", "UNSPLIT_TEST_FRACTION"]
 
 #: Held-out images whose input gradients (and scores) every row keeps, for the gallery figure.
@@ -108,6 +108,13 @@ def _load_splits_cached(loader: Callable, data_dir: str | None, stamp: tuple) ->
     if x_test.shape[0] < 2:
         raise ValueError(f"the test split of {data_dir!r} has {x_test.shape[0]} images; need >= 2")
     return ImageSplits(x_train, y_train, x_test, y_test)
+
+
+def split_counts(splits: ImageSplits) -> dict[str, int]:
+    """Images per pool (``reference.POOLS``): the training split, and the test split's first
+    half (metrics) and second half (accuracy), as ``ImageReference`` draws them."""
+    n_test = splits.x_test.shape[0]
+    return {"train": splits.x_train.shape[0], "eval": n_test // 2, "accuracy": n_test - n_test // 2}
 
 
 def split_unsplit(x: torch.Tensor, y: torch.Tensor | None, seed: int
@@ -300,6 +307,12 @@ class ImageKindSpec(DataSpec):
         self.load()
         if self.lpips_dir is not None:
             weight_files_in(self.lpips_dir)
+
+    def available_counts(self) -> dict[str, int]:
+        return split_counts(self.load())
+
+    def own_counts(self) -> dict[str, dict[str, int]]:
+        return {"train": {"data.n_fit": self.n_fit}}
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = self.load()
