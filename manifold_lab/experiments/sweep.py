@@ -31,6 +31,7 @@ from manifold_lab.experiments.backends import Backend, get_backend
 from manifold_lab.experiments.backends.local import usable_cpus  # re-exported (public API)
 from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
+from manifold_lab.experiments.kinds.images import folder_stamp
 from manifold_lab.experiments.specs import Preset, preset_to_dict
 from manifold_lab.experiments.reference import BAYES_OPTIMAL
 from manifold_lab.experiments.reference_files import ReferenceFiles
@@ -134,8 +135,7 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
     """
     if reference_files is not None:
         cache_dir = reference_files.folder()
-    reference = preset.data.build(base_seed, cache_dir=cache_dir)
-    es = make_eval_set(reference, preset.eval, seed=base_seed, device=device)
+    reference, es = _reference_and_eval_set(preset, base_seed, device, cache_dir)
     row: dict = {"id": job.id}
     t0, c0 = time.perf_counter(), time.process_time()
     if job.reference:
@@ -167,6 +167,25 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
     # what the model cost, where wall seconds also count the waiting.
     row["eval_cpu_s"] = time.process_time() - c1
     return row
+
+
+#: The last (key, reference, eval set) this process built: every job of a run shares them,
+#: and for image kinds building them (tangent Jacobians, scores, Bayes gradients at every
+#: test image) costs seconds per job. One entry, so a process that serves another run
+#: rebuilds; the objects are deterministic in the key, so results do not change.
+_LAST_EVAL_SET: list = []
+
+
+def _reference_and_eval_set(preset: Preset, base_seed: int, device: str, cache_dir) -> tuple:
+    data_dir = getattr(preset.data, "data_dir", None)  # a changed data file is a new key
+    key = (run_fingerprint(preset, base_seed), str(device), None if cache_dir is None else str(cache_dir),
+           folder_stamp(data_dir) if data_dir else ())
+    if _LAST_EVAL_SET and _LAST_EVAL_SET[0] == key:
+        return _LAST_EVAL_SET[1], _LAST_EVAL_SET[2]
+    reference = preset.data.build(base_seed, cache_dir=cache_dir)
+    es = make_eval_set(reference, preset.eval, seed=base_seed, device=device)
+    _LAST_EVAL_SET[:] = [key, reference, es]
+    return reference, es
 
 
 def load_finished(models_dir: Path, fingerprint: str, *, plan: list[Job] | None = None,

@@ -49,7 +49,7 @@ MNIST = Preset(
     name="mnist",
     description="MNIST digits (--data-dir), SmallCNN (GELU); autoencoder tangents, class-conditional "
                 f"denoiser score and Bayes gradient; 4 regularisers x {_N_STRENGTHS} strengths x 3 seeds",
-    data=MnistSpec(n_fit=8000, latent_dim=16, ae_epochs=20, ae_width=32, denoiser_epochs=12,
+    data=MnistSpec(n_fit=8000, latent_dim=16, ae_epochs=20, ae_width=32, denoiser_epochs=6,
                    denoiser_width=32, denoiser_sigma_max=2.0, score_sigma=0.25, score_draws=8,
                    bayes_sigmas=_BAYES_SIGMAS, n_directions=8),
     model=IMAGE_MODEL,
