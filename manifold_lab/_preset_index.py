@@ -41,8 +41,8 @@ PRESET_INDEX: dict[str, PresetEntry] = {
         "MNIST digits (--data-dir), SmallCNN (GELU); autoencoder tangents, class-conditional denoiser "
         "score and Bayes gradient; 4 regularisers x 4 strengths x 3 seeds", 51, 9, None),
     "fmnist": PresetEntry(
-        "Fashion-MNIST, SmallCNN (softplus); autoencoder tangents, denoiser score; "
-        "4 regularisers x 8 strengths", 66, 13, None),
+        "Fashion-MNIST, SmallCNN (GELU); autoencoder tangents, class-conditional denoiser score and "
+        "Bayes gradient; 4 regularisers x 3 strengths", 13, 9, None),
     "fmnist_distractor": PresetEntry(
         "Fashion-MNIST signal + label-independent distractor half (56x28), SmallCNN; "
         "signal vs distractor sensitivity (Figure 5)", 9, 4, None),
