@@ -184,11 +184,11 @@ def _tiny_validation():
 
 #: The fast test's fit: seconds at 1 thread on the 28x28 GaussianClassImages of the benchmark.
 TINY = dict(n_train=512, n_test=200, epochs=2, width=4, batch_size=64, sigmas=(0.25,))
-#: Its floors, about half of what it measured (Bayes 0.21 noisy / 0.24 clean, class score 0.90 at
-#: sigma 0.25, under load 13 on 2 cores: 36 s): chance is a mean cosine within
+#: Its floors, about half of what it measured (Bayes 0.30 noisy / 0.34 clean, class score 0.90 at
+#: sigma 0.25, 53 s under load 14 on 2 cores): chance is a mean cosine within
 #: 3 / sqrt(200 * 784) ~ 0.008 of zero; the "none"-label design measured -0.02 even on a larger
 #: tiny fit (1,024 images, 3 epochs, width 8).
-TINY_MIN_BAYES_COSINE = 0.1
+TINY_MIN_BAYES_COSINE = 0.15
 TINY_MIN_COND_COSINE = 0.75
 
 
