@@ -182,19 +182,29 @@ def _tiny_validation():
     return module
 
 
-#: The fast test's fit: a few seconds at 1 thread on 28x28 GaussianClassImages.
-TINY = dict(n_train=1024, n_test=200, epochs=3, width=8, batch_size=64, sigmas=(0.25,))
+#: The fast test's fit: seconds at 1 thread on the 28x28 GaussianClassImages of the benchmark.
+TINY = dict(n_train=512, n_test=200, epochs=2, width=4, batch_size=64, sigmas=(0.25,))
+#: Its floors, about half of what it measured (Bayes 0.30 noisy / 0.34 clean, class score 0.90 at
+#: sigma 0.25, 53 s under load 14 on 2 cores): chance is a mean cosine within
+#: 3 / sqrt(200 * 784) ~ 0.008 of zero; the "none"-label design measured -0.02 even on a larger
+#: tiny fit (1,024 images, 3 epochs, width 8).
+TINY_MIN_BAYES_COSINE = 0.15
+TINY_MIN_COND_COSINE = 0.75
 
 
 def test_tiny_fit_learns_the_bayes_gradient_above_chance():
-    """A tiny conditional fit already points its Bayes gradient the right way.
-
-    Chance: a direction unrelated to the exact gradient has cosine ~ N(0, 1/D), so a
-    mean over 200 points is within 3 / sqrt(200 D) ~ 0.008 of zero. And the learned
-    class-conditional score must be closer to the exact ``s(x|y)`` than the learned
-    unconditional score is (which is the class-conditional score's baseline).
-    """
+    """A tiny conditional fit already points its Bayes gradient the right way, far above chance."""
     r = _tiny_validation().measure(**TINY)
     row = r["rows"][0]
-    assert row["bayes_noisy"] > 0.3
-    assert row["cond_noisy"] > 0.9
+    assert row["bayes_noisy"] > TINY_MIN_BAYES_COSINE
+    assert row["bayes_clean"] > TINY_MIN_BAYES_COSINE
+    assert row["cond_noisy"] > TINY_MIN_COND_COSINE
+
+
+@pytest.mark.slow
+def test_validation_thresholds_of_issue_20():
+    """The benchmark's recommended fit meets every threshold (minutes at 1 thread)."""
+    module = _tiny_validation()
+    r = module.measure()
+    for name, (worst, passed) in module.verdict(r["rows"]).items():
+        assert passed, f"{name}: {worst:.4f} < {module.THRESHOLDS[name]}"

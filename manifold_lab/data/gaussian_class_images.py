@@ -35,6 +35,7 @@ in the affine subspace ``b + span(B)`` (:attr:`manifold`).
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Sequence
 
@@ -210,8 +211,10 @@ class GaussianClassImages(Distribution):
         sigma = float(sigma)
         if not math.isfinite(sigma) or sigma < 0:
             raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
-        return GaussianClassImages(self.image_shape, noise_std=math.hypot(self.noise_std, sigma),
-                                   class_probs=self.log_prior.exp().tolist(), **self._settings)
+        # A shallow copy shares the (read-only) frame, means and variances: no rebuild per level.
+        law = copy.copy(self)
+        law.noise_std = math.hypot(self.noise_std, sigma)
+        return law
 
     @property
     def manifold(self):

@@ -26,7 +26,8 @@ from manifold_lab.data.gaussian_signal_distractor import LinearSignalDistractor
 __all__ = ["SMOOTHABLE", "smoothed", "smoothed_score", "smoothed_class_score", "smoothed_posterior_grad",
            "exact_denoiser"]
 
-#: The distributions whose smoothed law is the same kind of distribution (closed forms).
+#: The distributions whose smoothed law is the same kind of distribution (closed forms);
+#: each but LinearSignalDistractor (handled below) has a ``smoothed(sigma)`` method.
 SMOOTHABLE = (LinearSignalDistractor, GaussianClassImages)
 
 
@@ -35,8 +36,8 @@ def smoothed(dist: Distribution, sigma: float) -> Distribution:
     if not isinstance(dist, SMOOTHABLE):
         raise ValueError(f"dist must be a LinearSignalDistractor (or MaskedImageSignalDistractor) or "
                          f"GaussianClassImages, got {type(dist).__name__}")
-    if isinstance(dist, GaussianClassImages):
-        return dist.smoothed(sigma)
+    if not isinstance(dist, LinearSignalDistractor):
+        return dist.smoothed(sigma)   # the class's own closed form (GaussianClassImages)
     sigma = float(sigma)
     if not math.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
