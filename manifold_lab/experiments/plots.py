@@ -145,8 +145,12 @@ def figure_regulariser(results: dict, regulariser: str):
 
     ax = axes[1]
     ax.set_yscale("log")
-    ax.yaxis.set_minor_formatter(NullFormatter())  # "6x10^0"-style minor labels clutter
     _band(ax, xs, groups, "off_on_ratio", "#6a3d9a", r"$R_N/R_T$")
+    lo, hi = ax.dataLim.y0, ax.dataLim.y1
+    if lo > 0 and math.isfinite(hi) and math.floor(math.log10(lo)) < math.floor(math.log10(hi)):
+        # Several decades: "6x10^0"-style minor labels clutter; within one decade they are
+        # the only labels the axis has.
+        ax.yaxis.set_minor_formatter(NullFormatter())
     _log_references(ax, [
         (thresholds["weak_ratio"], "black", "-", f"weak threshold {thresholds['weak_ratio']:g}"),
         (bayes.get("off_on_ratio"), "#6a3d9a", "--", "Bayes"),
@@ -170,14 +174,17 @@ def figure_regulariser(results: dict, regulariser: str):
     _band(ax, xs, groups, "score_cosine", "#2ca02c",
           r"cos($\nabla \log p(y|x)$, Bayes grad)" if exact else r"cos($\nabla \log p(y|x)$, score)")
     _band(ax, xs, groups, "cond_score_cosine", "#ff7f0e", r"cos($\nabla \log p(y|x)$, class score)", marker="s")
+    if not exact:  # on exact kinds bayes_grad_cosine is score_cosine itself
+        _band(ax, xs, groups, "bayes_grad_cosine", "#9467bd", r"cos($\nabla \log p(y|x)$, learned Bayes grad)",
+              marker="D")
     _band(ax, xs, groups, "avg_score_cosine", "#17becf", r"cos($\nabla \log p(y|x)$, noise-avg. score)", marker="^")
     _band(ax, xs, groups, "sum_logits_cosine", "#8c564b", r"paper: cos($\nabla \sum_c z_c$, score)", marker="v")
     _hline(ax, unreg["score_cosine"], "#2ca02c", ":", "unregularised")
     lows = [v for g in groups for key in ("score_cosine", "cond_score_cosine", "avg_score_cosine",
-                                          "sum_logits_cosine")
+                                          "sum_logits_cosine", "bayes_grad_cosine")
             for v in (g.get(key + "_min"),) if v is not None and math.isfinite(v)]
     highs = [v for g in groups for key in ("score_cosine", "cond_score_cosine", "avg_score_cosine",
-                                           "sum_logits_cosine")
+                                           "sum_logits_cosine", "bayes_grad_cosine")
              for v in (g.get(key + "_max"),) if v is not None and math.isfinite(v)]
     top = 1.02 if exact else min(1.02, max(0.1, 1.25 * max(highs, default=0.1)))
     ax.set_ylim(min(0.0, 1.1 * min(lows, default=0.0)), top)
