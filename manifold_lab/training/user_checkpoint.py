@@ -6,7 +6,8 @@ weights and puts them into ``models.build_architecture(arch)``:
 
 1. **Where the weights are** — the file is a ``state_dict`` itself, or holds one
    under ``"state_dict"``, ``"model"``, ``"model_state_dict"`` or ``"net"`` (the
-   first that is a dict of tensors). MadryLab ``robustness`` saves
+   first that is a dict of tensors), or ``"last"`` (RobustBench's
+   ``Andriushchenko2020Understanding``). MadryLab ``robustness`` saves
    ``{"model": ..., "optimizer": ..., "schedule": ..., "epoch": ...}``; RobustBench
    files are a plain ``state_dict`` or ``{"state_dict": ...}``.
 2. **Prefixes** — ``module.`` (``DataParallel``) and ``model.`` (a wrapper such as
@@ -58,8 +59,10 @@ from manifold_lab.training.zoo_entries import zoo_entry
 
 __all__ = ["load_user_checkpoint", "UserCheckpoint", "read_state_dict"]
 
-#: Keys under which model zoos nest the ``state_dict`` (tried in this order).
-STATE_KEYS = ("state_dict", "model", "model_state_dict", "net")
+#: Keys under which model zoos nest the ``state_dict`` (tried in this order); ``last``:
+#: RobustBench's ``Andriushchenko2020Understanding`` and ``Kireev2021Effectiveness_*``
+#: files hold ``{"last": ..., "best": ...}`` and RobustBench loads ``last``.
+STATE_KEYS = ("state_dict", "model", "model_state_dict", "net", "last")
 #: Wrapper prefixes stripped while every key carries them.
 PREFIXES = ("module.", "model.")
 #: Sub-trees dropped: MadryLab's attacker keeps a second reference to the same network.
