@@ -57,3 +57,15 @@ def test_linf_stays_in_the_box_and_bounds():
     assert bool(((adv - x).abs().flatten(1).amax(1) <= eps + 1e-7).all())
     assert float(adv.min()) >= 0 and float(adv.max()) <= 1
     assert torch.equal(adv[0], x[0])
+
+
+def test_recorded_parity_on_the_pgd_trained_model():
+    """The record of ``make_fixtures.py --pgd-model`` (500 images, an in-project PGD-trained model):
+    the same robust accuracy at every budget and examples equal to float32 rounding."""
+    import json
+
+    record = json.loads((FIXTURES / "attack_parity.json").read_text())
+    assert {(r["norm"], round(r["eps"], 6)) for r in record["settings"]} == {(n, round(e, 6)) for n, e in SETTINGS}
+    for r in record["settings"]:
+        assert r["accuracy_ours"] == r["accuracy_torchattacks"] < record["clean_accuracy"]
+        assert r["max_abs_diff"] <= 1e-5
