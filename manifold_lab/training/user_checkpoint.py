@@ -161,8 +161,8 @@ def read_state_dict(path: str | os.PathLike, *, allow_code: bool = False,
                                   f"({type(exc2).__name__}: {str(exc2)[:120]})") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
         # KeyError/IndexError: torch's weights-only unpickler on bytes that are no pickle (e.g. a text file)
-        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({type(exc).__name__}); "
-                              "check the file (re-download or re-save it)") from None
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated, or not a torch file "
+                              f"({type(exc).__name__}); check the file (re-download or re-save it)") from None
     if isinstance(raw, nn.Module):
         raw = raw.state_dict()
     if _is_state_dict(raw):
