@@ -4,7 +4,7 @@ For ``x = b + S s + D t + sigma_n eps`` (:class:`LinearSignalDistractor`, and so
 :class:`MaskedImageSignalDistractor`) the smoothed density ``p_sigma = p * N(0, sigma^2 I)``
 is the law of ``x + sigma eps'``: the same model with noise level
 ``sqrt(sigma_n^2 + sigma^2)``, since the two independent isotropic Gaussians add.
-Hence the smoothed score ``s_sigma(x) = grad log p_sigma(x)`` (THEORY.md, "Noisy
+Hence the smoothed score ``s_sigma(x) = grad log p_sigma(x)`` (docs/theory.md, "Noisy
 manifolds") is the closed-form score of that model, and the exact denoiser is
 Tweedie's ``E[x_0 | x] = x + sigma^2 s_sigma(x)``.
 """

@@ -209,7 +209,7 @@ def preset_to_dict(preset: Preset) -> dict:
 
 
 # --------------------------------------------------------------------------- presets
-# toy_sphere follows THEORY.md's prototype: a 2-sphere in R^512 (a large ambient
+# toy_sphere follows docs/theory.md's prototype: a 2-sphere in R^512 (a large ambient
 # dimension so off-manifold directions dominate), 4 classes, concentration 4,
 # noise 0.01, softplus MLP, Adam. To fit 67 models in 5 minutes on 2 CPU cores the
 # MLP is 2x128 (not 2x256: same accuracy, half the cost) and every model trains
@@ -221,7 +221,7 @@ def preset_to_dict(preset: Preset) -> dict:
 _SPHERE_DATA = VmfSphereSpec(
     ambient_dim=512, intrinsic_dim=2, n_classes=4, noise_std=0.01, concentration=4.0,
 )
-_SIGMA = 0.1  # THEORY.md prototype's scale (tangent noise norm 0.14 on a unit sphere)
+_SIGMA = 0.1  # docs/theory.md prototype's scale (tangent noise norm 0.14 on a unit sphere)
 _SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 _THEOREM_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3)
 
@@ -382,7 +382,7 @@ FMNIST_DISTRACTOR_QUICK = dataclasses.replace(
     n_seeds=1,
 )
 
-# cifar10 (the paper's CIFAR-10 protocol, THEORY.md): ResNet-18 (CIFAR variant, inputs
+# cifar10 (the paper's CIFAR-10 protocol, docs/theory.md): ResNet-18 (CIFAR variant, inputs
 # in [0, 1]), SGD momentum 0.9, weight decay 5e-4, batch 128, 200 epochs, lr 0.025 x0.1
 # at 75 % and 87.5 % of the epochs, random crop (pad 4) + horizontal flip. The paper's
 # 30 log-spaced strengths per regulariser, in the paper's units (_CIFAR_PAPER_GRID, kept

@@ -9,7 +9,7 @@
   :func:`load_checkpoint`; :func:`load_user_checkpoint` — users' RobustBench / MadryLab /
   plain checkpoints into a named architecture (``weights_only=True``).
 
-The paper's released-code defects (THEORY.md) are avoided by construction: every
+The paper's released-code defects (docs/theory.md) are avoided by construction: every
 L2 ball is per example, attacks run in eval mode with frozen parameters, and the
 gradient penalty is a mean of per-example squared norms.
 """
