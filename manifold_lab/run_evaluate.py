@@ -163,7 +163,7 @@ def _config(a: argparse.Namespace, device: str) -> dict:
     norm = a.normalization
     return {"dataset": a.dataset, "data_dir": a.data_dir, "checkpoints": list(a.checkpoint), "arch": a.arch,
             "n_classes": a.n_classes,
-            "normalization": norm if norm in ("auto", None) else {"mean": norm[0], "std": norm[1]},
+            "normalization": norm if norm is None or isinstance(norm, str) else {"mean": norm[0], "std": norm[1]},
             "allow_code": a.allow_code, "score_model": a.score_model, "score_sigma": a.score_sigma,
             "n_points": a.n_points, "n_accuracy": a.n_accuracy, "n_samples": a.n_samples,
             "n_directions": a.n_directions, "sigma": SIGMA, "sigmas": list(SIGMAS), "fit_images": a.fit_images,

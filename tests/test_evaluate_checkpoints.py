@@ -143,6 +143,8 @@ def test_cifar_checkpoints_of_each_layout_give_every_field(capsys, tmp_path, cif
     assert rows[2]["normalization_source"] == ("checkpoint:normalizer" if in_project else "argument:cifar10")
     assert rows[2]["normalization"]["std"] == pytest.approx(STD) and rows[2]["clamp"]  # MadryLab's clamp
     assert (out / "fig_gallery.png").stat().st_size > 0 and len(rows[0]["gallery"]["gradient"]) == 2
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["normalization"] == ("auto" if in_project else "cifar10")
     # The same weights behind a module. prefix give the same numbers.
     assert all(rows[1][f] == rows[0][f] for f in FIELDS)
     csv = (out / "models.csv").read_text().splitlines()
