@@ -1,6 +1,6 @@
 """Learned tangent spaces of 1,000 images: AutoencoderManifold.tangent_basis vs one backward pass per pixel.
 
-The naive pattern is the paper's released code (THEORY.md, "Known defects"): for
+The naive pattern is the paper's released code (docs/theory.md, "Known defects"): for
 each image, the decoder output at its latent, then one ``torch.autograd.grad`` per
 output pixel (784 per 28x28 image), one image at a time. ``tangent_basis`` encodes
 the whole batch, pushes the ``k`` latent directions forward through the decoder

@@ -1,6 +1,6 @@
 """Tangent spaces of a conv decoder: forward-mode batched Jacobian vs one backward pass per pixel.
 
-The naive pattern is the one in the paper's released code (THEORY.md, "Known
+The naive pattern is the one in the paper's released code (docs/theory.md, "Known
 defects"): for each image, for each of its ``d`` output pixels, one
 ``torch.autograd.grad`` of that pixel with respect to the latent ``z`` (``d``
 backward passes per image, one image at a time). ``ImmersedManifold.tangent_basis_at``

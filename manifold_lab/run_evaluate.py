@@ -1,7 +1,7 @@
 """``python -m manifold_lab.run evaluate``: the metric fields of given checkpoints, no training.
 
     python -m manifold_lab.run evaluate --dataset cifar10 --data-dir D --checkpoint A.pt B.pt \\
-        --arch preact_resnet18 [--out O]
+        --arch preact_resnet18 --normalization cifar10 [--attack pgd_linf] [--lpips-dir L] [--out O]
 
 Bad input (unknown architecture, missing data directory, a checkpoint that does not
 load or fit, a corrupt data file, an ``--out`` holding other files) exits with
@@ -26,9 +26,13 @@ from manifold_lab.experiments.checkpoint_eval import (
     summary_text, write_marker, write_results,
 )
 from manifold_lab.experiments.reports import present_fields
+from manifold_lab.experiments.robust_accuracy import ATTACKS, DEFAULT_EPS, DEFAULT_STEPS, AttackSpec
 from manifold_lab.experiments.rundir import RunDirError
 from manifold_lab.experiments.sweep import REFERENCE_DIR
+from manifold_lab.metrics.lpips import weight_files_in
 from manifold_lab.models import ARCHITECTURES
+from manifold_lab.models.normalized import NORMALIZATIONS
+from manifold_lab.training.zoo_entries import ZOO_ENTRIES, zoo_entry
 
 __all__ = ["main", "parse_evaluate_args", "parse_normalization"]
 
@@ -46,12 +50,25 @@ def _build_parser() -> argparse.ArgumentParser:
                         "ImageFolder directory (one subfolder per class, e.g. the validation set)")
     p.add_argument("--checkpoint", required=True, nargs="+", metavar="FILE",
                    help="torch files: a state_dict, or one under 'state_dict'/'model' (RobustBench, MadryLab)")
-    p.add_argument("--arch", required=True, help=f"architecture: {', '.join(ARCHITECTURES)}")
+    p.add_argument("--arch", required=True,
+                   help=f"architecture: {', '.join(ARCHITECTURES)}, or a RobustBench entry DATASET/ID "
+                        "(e.g. cifar10/Hendrycks2019Using; the list: training.zoo_entries)")
     p.add_argument("--out", help="output directory (default runs/evaluate-DATASET-<timestamp>)")
     p.add_argument("--n-classes", default=None, help="outputs of the models (default: 10 CIFAR, 1000 ImageNet)")
     p.add_argument("--normalization", default="auto",
-                   help="'auto' (default: the checkpoint's normaliser buffers if it has them, else the "
-                        "[0, 1] images as they are), 'none', or MEAN1,MEAN2,MEAN3,STD1,STD2,STD3")
+                   help="'auto' (default: the checkpoint's normaliser buffers, or the named entry's; an error "
+                        f"when there are none), 'none', {', '.join(NORMALIZATIONS)}, or MEAN1,MEAN2,MEAN3,STD1,STD2,STD3")
+    p.add_argument("--clamp", default="auto", choices=("auto", "on", "off"),
+                   help="clamp inputs to [0, 1] before the normaliser (auto: on for MadryLab checkpoints, whose "
+                        "normaliser clamps)")
+    p.add_argument("--attack", default=None, choices=tuple(ATTACKS),
+                   help="also report accuracy under this PGD attack (not AutoAttack)")
+    p.add_argument("--eps", default=None,
+                   help="attack radius in [0, 1] pixels (default: CIFAR-10 Linf 8/255, L2 0.5; ImageNet Linf "
+                        "4/255, L2 3.0); a fraction such as 8/255 is accepted")
+    p.add_argument("--steps", default=str(DEFAULT_STEPS), help="attack steps, step size 2.5 eps / steps (default 10)")
+    p.add_argument("--lpips-dir", default=None, metavar="DIR",
+                   help="folder with LPIPS-AlexNet's alexnet-owt-7be5be79.pth and alex.pth: adds score_lpips")
     p.add_argument("--allow-code", action="store_true",
                    help="load checkpoints that need code to unpickle (runs that code: trusted files only)")
     p.add_argument("--score-model", default=None, metavar="DIR",
@@ -78,27 +95,41 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def parse_normalization(text: str):
-    """``"auto"``, ``None`` (``"none"``) or ``(means, stds)`` from ``MEAN1,...,STD1,...``."""
+    """``"auto"``, ``None`` (``"none"``), a ``models.NORMALIZATIONS`` name or ``(means, stds)`` from
+    ``MEAN1,...,STD1,...``."""
     if text == "auto":
         return "auto"
     if text == "none":
         return None
+    if text in NORMALIZATIONS:
+        return text
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = []
     if len(values) != 6:
-        raise UsageError(f"--normalization must be auto, none or six numbers MEAN1,MEAN2,MEAN3,STD1,STD2,STD3, "
-                         f"got {text!r}")
+        raise UsageError(f"--normalization must be auto, none, {', '.join(NORMALIZATIONS)} or six numbers "
+                         f"MEAN1,MEAN2,MEAN3,STD1,STD2,STD3, got {text!r}")
     return values[:3], values[3:]
 
 
 def parse_evaluate_args(argv: list[str]) -> argparse.Namespace:
     """Parse the arguments after ``evaluate``; ``UsageError`` (one line) on bad input."""
     a = _build_parser().parse_args(argv)
-    if a.arch not in ARCHITECTURES:
-        raise UsageError(f"--arch {a.arch!r} is not a known architecture; choose one of "
-                         f"{', '.join(ARCHITECTURES)}")
+    entry = zoo_entry(a.arch)
+    if a.arch not in ARCHITECTURES and entry is None:
+        raise UsageError(f"--arch {a.arch!r} is not a known architecture or RobustBench entry; choose one of "
+                         f"{', '.join(ARCHITECTURES)}, or DATASET/ID from training.zoo_entries "
+                         f"(e.g. {next(iter(ZOO_ENTRIES))})")
+    if entry is not None and entry.dataset != a.dataset:
+        raise UsageError(f"--arch {a.arch} is a {entry.dataset} model but --dataset is {a.dataset}")
+    a.clamp = {"auto": None, "on": True, "off": False}[a.clamp]
+    a.steps = parse_int("--steps", a.steps, minimum=1)
+    a.eps = _parse_eps(a.eps)
+    if a.eps is not None and a.attack is None:
+        raise UsageError("--eps needs --attack pgd_linf or pgd_l2")
+    a.attack = None if a.attack is None else AttackSpec(
+        a.attack, DEFAULT_EPS[(a.dataset, a.attack)] if a.eps is None else a.eps, a.steps)
     for flag in ("n_points", "n_samples", "n_directions", "image_size", "score_size"):
         setattr(a, flag, parse_int(f"--{flag.replace('_', '-')}", getattr(a, flag), minimum=1))
     for flag in ("n_classes", "n_accuracy", "fit_images", "fit_epochs", "resize"):
@@ -110,20 +141,37 @@ def parse_evaluate_args(argv: list[str]) -> argparse.Namespace:
     a.n_accuracy = a.n_accuracy or a.n_points
     a.fit_images = a.fit_images or DEFAULT_FIT_IMAGES[a.dataset]
     if a.n_classes is None:
-        a.n_classes = ARCHITECTURES[a.arch][1]
+        a.n_classes = ARCHITECTURES[entry.arch if entry is not None else a.arch][1]
     return a
+
+
+def _parse_eps(text: str | None) -> float | None:
+    """``--eps``: a number or a fraction ``A/B`` (``8/255``), finite and >= 0."""
+    if text is None:
+        return None
+    try:
+        num, _, den = text.partition("/")
+        value = float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        value = float("nan")
+    if not (0 <= value < float("inf")):
+        raise UsageError(f"--eps must be a number >= 0 or a fraction such as 8/255, got {text!r}")
+    return value
 
 
 def _config(a: argparse.Namespace, device: str) -> dict:
     norm = a.normalization
     return {"dataset": a.dataset, "data_dir": a.data_dir, "checkpoints": list(a.checkpoint), "arch": a.arch,
             "n_classes": a.n_classes,
-            "normalization": norm if norm in ("auto", None) else {"mean": norm[0], "std": norm[1]},
+            "normalization": norm if norm is None or isinstance(norm, str) else {"mean": norm[0], "std": norm[1]},
             "allow_code": a.allow_code, "score_model": a.score_model, "score_sigma": a.score_sigma,
             "n_points": a.n_points, "n_accuracy": a.n_accuracy, "n_samples": a.n_samples,
             "n_directions": a.n_directions, "sigma": SIGMA, "sigmas": list(SIGMAS), "fit_images": a.fit_images,
             "fit_epochs": a.fit_epochs, "image_size": a.image_size, "resize": a.resize,
-            "score_size": a.score_size, "seed": a.seed, "device": device}
+            "score_size": a.score_size, "seed": a.seed, "device": device, "clamp": a.clamp,
+            "attack": None if a.attack is None else {"name": a.attack.name, "eps": a.attack.eps,
+                                                     "steps": a.attack.steps, "step_size_factor": 2.5},
+            "lpips_dir": a.lpips_dir}
 
 
 def _prepare(a: argparse.Namespace):
@@ -133,13 +181,15 @@ def _prepare(a: argparse.Namespace):
     try:
         out = check_eval_dir(a.out if a.out is not None else f"runs/evaluate-{a.dataset}-{stamp}")
         check_checkpoints(a.checkpoint, a.arch, n_classes=a.n_classes, normalization=a.normalization,
-                          allow_code=a.allow_code)
+                          allow_code=a.allow_code, clamp=a.clamp)
+        if a.lpips_dir is not None:
+            weight_files_in(a.lpips_dir)  # FileNotFoundError (one line) naming the missing file
         opt = EvalDataOptions(dataset=a.dataset, data_dir=a.data_dir, n_points=a.n_points,
                               n_accuracy=a.n_accuracy,
                               seed=a.seed, score_model=a.score_model, score_sigma=a.score_sigma,
                               n_fit=a.fit_images, fit_epochs=a.fit_epochs, n_directions=a.n_directions,
                               n_classes=a.n_classes, image_size=a.image_size, resize=a.resize,
-                              score_size=a.score_size, device=device)
+                              score_size=a.score_size, device=device, lpips_dir=a.lpips_dir)
         data = load_eval_data(opt)
         write_marker(out, _config(a, device))  # every check passed: the directory is ours from here on
     except (RunDirError, ValueError, OSError, ImportError) as exc:  # CheckpointError, DatasetError are ValueErrors
@@ -163,8 +213,8 @@ def _run(a: argparse.Namespace) -> int:
         reference = build_reference(data, opt, cache_dir=out / REFERENCE_DIR)
         spec = eval_spec(a.n_points, a.n_accuracy, a.n_samples)
         rows = evaluate_checkpoints(a.checkpoint, a.arch, reference, spec, n_classes=a.n_classes,
-                                    normalization=a.normalization, allow_code=a.allow_code, device=device,
-                                    seed=a.seed, progress=progress)
+                                    normalization=a.normalization, allow_code=a.allow_code, clamp=a.clamp,
+                                    attack=a.attack, device=device, seed=a.seed, progress=progress)
         results = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "complete": True,
                    "config": _config(a, device), "reference_fits": reference.fit_report(),
                    "fields": list(present_fields(rows)), "runtime_s": time.perf_counter() - t0, "models": rows}

@@ -126,19 +126,25 @@ def test_cifar_checkpoints_of_each_layout_give_every_field(capsys, tmp_path, cif
     net = build_architecture(arch, seed=1)
     paths = [_save(tmp_path / f"{layout}.pt", net, layout) for layout in ("plain", "state_dict", "madrylab")]
     out = _out_with_fits(tmp_path, cifar_fits)
+    # A zoo architecture's file without normaliser buffers needs --normalization; the in-project one does not.
+    in_project = arch == "resnet18"
+    norm = [] if in_project else ["--normalization", "cifar10"]
     code, stdout, err = _run(capsys, ["--dataset", "cifar10", "--data-dir", str(cifar), "--arch", arch,
                                       "--checkpoint", *map(str, paths), "--out", str(out),
-                                      "--n-accuracy", str(N_TEST), *FAST])
+                                      "--n-accuracy", str(N_TEST), *norm, *FAST])
     assert code == 0, err
     rows = _rows(out)
     assert [r["checkpoint"] for r in rows] == [str(p) for p in paths] and {r["arch"] for r in rows} == {arch}
     for row in rows:
         _check_row(row)
     x, y = _cifar_test_set(cifar)
-    assert rows[0]["accuracy"] == pytest.approx(_expected_accuracy(net, x, y, False), abs=1e-12)
+    assert rows[0]["accuracy"] == pytest.approx(_expected_accuracy(net, x, y, not in_project), abs=1e-12)
     assert rows[2]["accuracy"] == pytest.approx(_expected_accuracy(net, x, y, True), abs=1e-12)
-    assert rows[2]["normalization_source"] == "checkpoint:normalizer" and rows[2]["normalization"]["std"] == \
-        pytest.approx(STD)
+    assert rows[2]["normalization_source"] == ("checkpoint:normalizer" if in_project else "argument:cifar10")
+    assert rows[2]["normalization"]["std"] == pytest.approx(STD) and rows[2]["clamp"]  # MadryLab's clamp
+    assert (out / "fig_gallery.png").stat().st_size > 0 and len(rows[0]["gallery"]["gradient"]) == 2
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["normalization"] == ("auto" if in_project else "cifar10")
     # The same weights behind a module. prefix give the same numbers.
     assert all(rows[1][f] == rows[0][f] for f in FIELDS)
     csv = (out / "models.csv").read_text().splitlines()
@@ -173,6 +179,9 @@ def _bad_cases(tmp_path, cifar):
     no_train = tmp_path / "no_train"
     (no_train / "cifar-10-batches-py").mkdir(parents=True)
     shutil.copy(cifar / "cifar-10-batches-py" / "test_batch", no_train / "cifar-10-batches-py")
+    text = tmp_path / "notes.pt"
+    text.write_text("hello world\nthis is not a checkpoint\n")
+    preact = _save(tmp_path / "preact.pt", build_architecture("preact_resnet18", seed=0), "state_dict")
     base = {"--dataset": "cifar10", "--data-dir": str(cifar), "--arch": "resnet18", "--checkpoint": str(r18)}
     return {
         "missing data dir": ({"--data-dir": str(tmp_path / "nope")}, "is not a directory"),
@@ -184,12 +193,23 @@ def _bad_cases(tmp_path, cifar):
         "no training batches": ({"--data-dir": str(no_train)}, "fitted on the training batches"),
         "foreign out dir": ({"--out": str(other)}, "not an evaluation's"),
         "bad normalisation": ({"--normalization": "0.5,0.5"}, "six numbers"),
+        "text file as checkpoint": ({"--checkpoint": str(text)}, "unreadable or truncated"),
+        "no normaliser for a zoo architecture": ({"--checkpoint": str(preact), "--arch": "preact_resnet18"},
+                                                 "none|cifar10|imagenet|half|M1,M2,M3,S1,S2,S3"),
+        "eps without attack": ({"--eps": "0.5"}, "--eps needs --attack"),
+        "bad eps": ({"--attack": "pgd_linf", "--eps": "8/0"}, "--eps must be"),
+        "zoo entry of another dataset": ({"--arch": "imagenet/Salman2020Do_R18"}, "is a imagenet model"),
+        "missing lpips weights": ({"--lpips-dir": str(tmp_path)}, "alexnet-owt-7be5be79.pth"),
     }, base
 
 
-@pytest.mark.parametrize("case", ["missing data dir", "unknown arch", "wrong n_classes", "mismatched keys",
-                                  "missing checkpoint", "corrupt batch", "no training batches",
-                                  "foreign out dir", "bad normalisation"])
+BAD_CASES = ["missing data dir", "unknown arch", "wrong n_classes", "mismatched keys", "missing checkpoint",
+             "corrupt batch", "no training batches", "foreign out dir", "bad normalisation", "text file as checkpoint",
+             "no normaliser for a zoo architecture", "eps without attack", "bad eps", "zoo entry of another dataset",
+             "missing lpips weights"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path, cifar, case):
     cases, base = _bad_cases(tmp_path, cifar)
     change, fragment = cases[case]
@@ -244,7 +264,7 @@ def test_imagenet_checkpoints_give_every_field_with_torchvision_labels(capsys, t
     out = tmp_path / "out"
     code, _, err = _run(capsys, ["--dataset", "imagenet", "--data-dir", str(imagenet), "--arch", arch,
                                  "--checkpoint", *map(str, paths), "--out", str(out), "--n-accuracy", str(N_IMAGES),
-                                 *FAST, "--fit-images", "6", *IMAGENET_FAST])
+                                 "--normalization", "none", *FAST, "--fit-images", "6", *IMAGENET_FAST])
     assert code == 0, err
     rows = _rows(out)
     for row in rows[:2]:
@@ -259,7 +279,7 @@ def test_imagenet_class_folders_must_match_the_outputs(capsys, tmp_path, imagene
     path = _save(tmp_path / "r.pt", build_architecture("resnet18_imagenet", 3, seed=0), "plain")
     code, _, err = _run(capsys, ["--dataset", "imagenet", "--data-dir", str(imagenet), "--arch", "resnet18_imagenet",
                                  "--checkpoint", str(path), "--n-classes", "3", "--out", str(tmp_path / "o"),
-                                 *FAST])
+                                 "--normalization", "none", *FAST])
     assert code == EXIT_USAGE and len(err.strip().splitlines()) == 1 and "4 class folders" in err
     assert not (tmp_path / "o").exists()
 
@@ -329,6 +349,7 @@ def test_imagenet_score_cosine_compares_the_pillow_downsampled_gradient(capsys, 
     code, _, err = _run(capsys, ["--dataset", "imagenet", "--data-dir", str(folder), "--arch", "resnet18_imagenet",
                                  "--checkpoint", str(path), "--out", str(out), "--score-model", str(score_dir),
                                  *FAST, "--n-points", "3", "--fit-images", "4", "--n-classes", str(len(CLASSES)),
+                                 "--normalization", "none",
                                  "--image-size", "32", "--resize", "32"])
     assert code == 0, err
     results = json.loads((out / "results.json").read_text())
@@ -342,6 +363,44 @@ def test_imagenet_score_cosine_compares_the_pillow_downsampled_gradient(capsys, 
     assert results["models"][0]["score_cosine"] == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert results["reference_fits"]["score_resolution"] == [16, 16]
 
+
+
+def test_robust_accuracy_and_lpips_are_reported(capsys, tmp_path, cifar, cifar_fits):
+    """--attack: robust accuracy on the accuracy images equals pgd_linf run here (no random start);
+    --lpips-dir: score_lpips in the rows."""
+    from test_metrics_perceptual import write_weights
+
+    from manifold_lab.training import pgd_linf
+
+    write_weights(tmp_path)
+    net = build_architecture("resnet18", seed=6).eval()
+    path = _save(tmp_path / "r.pt", net, "plain")
+    out = _out_with_fits(tmp_path, cifar_fits)
+    code, stdout, err = _run(capsys, ["--dataset", "cifar10", "--data-dir", str(cifar), "--arch", "resnet18",
+                                      "--checkpoint", str(path), "--out", str(out), "--n-accuracy", str(N_TEST),
+                                      "--attack", "pgd_linf", "--eps", "8/255", "--steps", "2",
+                                      "--lpips-dir", str(tmp_path), *FAST])
+    assert code == 0, err
+    row = _rows(out)[0]
+    x, y = _cifar_test_set(cifar)
+    adv = pgd_linf(net, x, y, 8 / 255, steps=2, bounds=(0.0, 1.0), random_start=False)
+    with torch.no_grad():
+        expected = float((net(adv).argmax(-1) == y).double().mean())
+    assert row["attack"] == "pgd_linf" and row["attack_eps"] == pytest.approx(8 / 255) and row["attack_steps"] == 2
+    assert row["robust_accuracy"] == pytest.approx(expected, abs=1e-12) and row["robust_accuracy"] <= row["accuracy"]
+    assert np.isfinite(row["score_lpips"]) and row["score_lpips"] <= 1  # 1 − LPIPS (random weights: may be < 0)
+    header = (out / "models.csv").read_text().splitlines()[0].split(",")
+    assert "robust_accuracy" in header and "score_lpips" in header and "pgd_linf eps=0.03137 acc" in stdout
+
+
+def test_default_attack_budgets_are_robustbench_threat_models():
+    from manifold_lab.run_evaluate import parse_evaluate_args
+
+    base = ["--data-dir", "d", "--checkpoint", "c.pt"]
+    for dataset, arch, attack, eps in (("cifar10", "resnet18", "pgd_linf", 8 / 255), ("cifar10", "resnet18", "pgd_l2", 0.5),
+                                       ("imagenet", "resnet50", "pgd_linf", 4 / 255), ("imagenet", "resnet50", "pgd_l2", 3.0)):
+        a = parse_evaluate_args([*base, "--dataset", dataset, "--arch", arch, "--attack", attack])
+        assert (a.attack.name, a.attack.eps, a.attack.steps) == (attack, pytest.approx(eps), 10)
 
 
 def test_a_rerun_removes_the_earlier_reports_before_any_work(tmp_path):

@@ -129,7 +129,7 @@ def test_parallel_jobs_give_the_same_rows(first_run, tmp_path):
 
 def test_evaluate_on_the_bayes_model_of_the_real_preset_geometry():
     # Real toy_sphere geometry (R^512), few points: the Bayes-optimal gradient at
-    # on-manifold points is nearly tangent (THEORY.md, curved M with small noise).
+    # on-manifold points is nearly tangent (docs/theory.md, curved M with small noise).
     preset = get_preset("toy_sphere")
     reference = preset.data.build(0)
     spec = dataclasses.replace(preset.eval, n_points=32, n_accuracy=256, n_samples=4)

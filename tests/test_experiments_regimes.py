@@ -21,7 +21,7 @@ def test_labels_on_hand_picked_numbers():
     assert classify_regime(on=0.04, off=0.08, on_reference=ref, thresholds=t) == "weak"
     assert classify_regime(on=0.04, off=0.02, on_reference=ref, thresholds=t) == "bayes_aligned"
     # R_T at 40% of the reference is excessive even though the ratio (here 8) says "weak":
-    # THEORY.md's noise-augmentation example, where the ratio is meaningless.
+    # docs/theory.md's noise-augmentation example, where the ratio is meaningless.
     assert classify_regime(on=0.016, off=0.128, on_reference=ref, thresholds=t) == "excessive"
     # Exactly at a threshold the stricter label is not taken (strict inequalities).
     assert classify_regime(on=0.02, off=0.02, on_reference=ref, thresholds=t) == "bayes_aligned"

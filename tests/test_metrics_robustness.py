@@ -46,7 +46,7 @@ def test_linear_function_exact_cases(d, seed):
 
 @given(d=st.integers(4, 10), seed=st.integers(0, 1000))
 def test_linear_function_mean_within_mc_error(d, seed):
-    # E[(gᵀP u)²] = σ²‖Pg‖² (THEORY.md); per draw it is σ²‖Pg‖²·χ²₁, so the
+    # E[(gᵀP u)²] = σ²‖Pg‖² (docs/theory.md); per draw it is σ²‖Pg‖²·χ²₁, so the
     # standard error of the mean over M draws is σ²‖Pg‖²·√(2/M).
     k, M = 2, 4000
     B = random_basis(d=d, k=k, seed=seed)

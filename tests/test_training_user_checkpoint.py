@@ -76,7 +76,7 @@ def test_layouts_load_and_reproduce_the_source_outputs(tmp_path, source, images,
     build, norm = LAYOUTS[layout]
     path = tmp_path / "ckpt.pt"
     torch.save(build(source.state_dict()), path)
-    loaded = load_user_checkpoint(path, ARCH)
+    loaded = load_user_checkpoint(path, ARCH, normalization="auto" if norm else "none")
     expected = _expected(source, images, *(norm or (None, None)))
     with torch.no_grad():
         got = loaded.model(images)
@@ -127,7 +127,7 @@ def test_code_carrying_checkpoint_is_refused_unless_allowed(tmp_path, source):
     with pytest.raises(CheckpointError, match="needs code to load.*allow_code") as info:
         load_user_checkpoint(path, ARCH)
     assert "\n" not in str(info.value)
-    loaded = load_user_checkpoint(path, ARCH, allow_code=True)
+    loaded = load_user_checkpoint(path, ARCH, allow_code=True, normalization="none")
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.allclose(loaded.model(x), source(x), atol=1e-6)
@@ -158,7 +158,7 @@ def test_shape_mismatch_is_one_line(tmp_path, source):
     path = tmp_path / "ten.pt"
     torch.save(source.state_dict(), path)
     with pytest.raises(CheckpointError, match="shape mismatch.*linear") as info:
-        load_user_checkpoint(path, ARCH, n_classes=100)
+        load_user_checkpoint(path, ARCH, n_classes=100, normalization="none")
     assert "\n" not in str(info.value)
 
 
@@ -169,7 +169,7 @@ def test_wrong_architecture_is_a_key_error(tmp_path, source):
         load_user_checkpoint(path, "resnet18")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a torch file at all", None])
+@pytest.mark.parametrize("content", [b"", b"not a torch file at all", b"hello world\n", None])
 def test_missing_or_corrupt_file_is_one_line(tmp_path, source, content):
     path = tmp_path / "broken.pt"
     if content is None:  # truncated real file
@@ -189,3 +189,44 @@ def test_file_without_a_state_dict_names_its_keys(tmp_path):
     torch.save({"epoch": 3, "acc": 0.9}, path)
     with pytest.raises(CheckpointError, match="no state_dict.*'epoch'"):
         load_user_checkpoint(path, ARCH)
+
+
+def test_no_normaliser_and_no_option_is_a_one_line_error_listing_the_choices(tmp_path, source):
+    path = tmp_path / "plain.pt"
+    torch.save(source.state_dict(), path)
+    with pytest.raises(CheckpointError, match="carries no input normaliser") as info:
+        load_user_checkpoint(path, ARCH)
+    msg = str(info.value)
+    assert "\n" not in msg and "none|cifar10|imagenet|half" in msg
+
+
+def test_named_normalisations_wrap_with_their_numbers(tmp_path, source, images):
+    path = tmp_path / "plain.pt"
+    torch.save(source.state_dict(), path)
+    for name, (mean, std) in {"cifar10": (CIFAR_MEAN, CIFAR_STD), "half": ([0.5] * 3, [0.5] * 3)}.items():
+        loaded = load_user_checkpoint(path, ARCH, normalization=name)
+        assert loaded.normalization_source == f"argument:{name}"
+        with torch.no_grad():
+            assert torch.allclose(loaded.model(images), _expected(source, images, mean, std), atol=1e-5)
+
+
+def test_madrylab_normaliser_clamps_unless_told_not_to(tmp_path, source):
+    """MadryLab's InputNormalize computes (clamp(x, 0, 1) − mean) / std; noisy inputs show the difference."""
+    path = tmp_path / "madry.pt"
+    torch.save({"model": _madrylab(source.state_dict())}, path)
+    noisy = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 3 - 1  # [-1, 2]
+    clamped = _expected(source, noisy.clamp(0, 1), CIFAR_MEAN, CIFAR_STD)
+    loaded = load_user_checkpoint(path, ARCH)
+    assert loaded.clamp
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(noisy), clamped, atol=1e-5)
+        off = load_user_checkpoint(path, ARCH, clamp=False)
+        assert torch.allclose(off.model(noisy), _expected(source, noisy, CIFAR_MEAN, CIFAR_STD), atol=1e-5)
+
+
+def test_in_project_architecture_needs_no_normalisation(tmp_path):
+    net = build_architecture("resnet18", seed=1)
+    path = tmp_path / "r18.pt"
+    torch.save(net.state_dict(), path)
+    loaded = load_user_checkpoint(path, "resnet18")
+    assert loaded.normalization is None and loaded.normalization_source == "in-project"

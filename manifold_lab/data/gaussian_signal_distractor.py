@@ -1,4 +1,4 @@
-"""Gaussian signal–distractor data (THEORY.md, Definition 3 and Theorem 3.2).
+"""Gaussian signal–distractor data (docs/theory.md, Definition 3 and Theorem 3.2).
 
 The exact model, for orthonormal signal directions ``S [d, ks]`` and distractor
 directions ``D [d, kd]`` with ``S^T D = 0``:

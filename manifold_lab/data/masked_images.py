@@ -1,4 +1,4 @@
-"""Coordinate-mask signal–distractor images (THEORY.md, Definition 3).
+"""Coordinate-mask signal–distractor images (docs/theory.md, Definition 3).
 
 Images of shape ``[c, h, w]`` (flattened to ``d = c h w`` coordinates, as every
 ``Distribution`` works on ``[..., d]``) whose pixels split by a boolean ``mask``:

@@ -1,6 +1,6 @@
 r"""How far from tangent is the Bayes-optimal gradient on a curved manifold?
 
-THEORY.md ("Noisy manifolds"): for affine manifolds the normal component of
+docs/theory.md ("Noisy manifolds"): for affine manifolds the normal component of
 ``g = grad_x log p(y | x)`` vanishes exactly; on a curved manifold it does not, and
 the project measures it. For the vMF sphere mixture at on-manifold points
 ``x = c + r F u_0`` the only normal direction ``g`` can have is the radial one

@@ -6,7 +6,7 @@ For ``x = b + S s + D t + sigma_n eps`` (:class:`LinearSignalDistractor`, and so
 is the law of ``x + sigma eps'``: the same model with noise level
 ``sqrt(sigma_n^2 + sigma^2)``, since the two independent isotropic Gaussians add (per
 class, so the labels are untouched). Hence the smoothed score ``s_sigma(x) = grad log p_sigma(x)``
-(THEORY.md, "Noisy manifolds"), the smoothed class scores ``s_sigma(x | y)`` and the
+(docs/theory.md, "Noisy manifolds"), the smoothed class scores ``s_sigma(x | y)`` and the
 smoothed Bayes gradient ``grad log p_sigma(y | x) = s_sigma(x | y) - s_sigma(x)`` are the
 closed forms of that model, and the exact denoiser is Tweedie's
 ``E[x_0 | x] = x + sigma^2 s_sigma(x)``.

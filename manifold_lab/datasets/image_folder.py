@@ -1,7 +1,14 @@
-"""Class-per-subdirectory image folders (ImageNet / torchvision ``ImageFolder`` layout).
+"""Class-per-subdirectory image folders, read as torchvision 0.29's ``ImageFolder`` reads them.
 
-``root/<class name>/<image>.png|.jpg|.jpeg``; classes are the sorted subdirectory
-names, label ``i`` is the ``i``-th of them. Read with Pillow (a dependency of matplotlib).
+``root/<class name>/**/<image>``: classes are the sorted names of every subdirectory
+of ``root`` (``find_classes``), label ``i`` is the ``i``-th of them; the images of a
+class are every file below its folder, nested folders included, whose name ends in
+one of torchvision's ``IMG_EXTENSIONS`` (any case), in ``make_dataset``'s order:
+``sorted(os.walk(class_dir, followlinks=True))``, files sorted within each folder.
+A class folder without such a file is an error naming it, as torchvision's default
+(``allow_empty=False``) raises; ``datasets.imagenet`` keeps empty folders with their
+index instead (torchvision's ``allow_empty=True``), for a few classes of a
+1,000-class validation set. Read with Pillow (a dependency of matplotlib).
 """
 
 from __future__ import annotations
@@ -16,22 +23,38 @@ from manifold_lab.datasets._files import DatasetError, to_images
 
 __all__ = ["load_image_folder", "image_folder_classes", "images_in", "IMAGE_SUFFIXES"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: torchvision 0.29's ``IMG_EXTENSIONS`` (``torchvision.datasets.folder``), matched case-insensitively.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 #: Pillow modes kept as one channel; every other mode is converted to RGB.
 _GREY_MODES = ("1", "L", "I", "I;16", "F")
 
 
 def image_folder_classes(root: str | os.PathLike) -> list[str]:
-    """Sorted class names (subdirectories of ``root`` holding at least one image)."""
+    """Sorted names of every subdirectory of ``root`` (torchvision's ``find_classes``).
+
+    Raises
+    ------
+    DatasetError
+        ``root`` missing, or a class folder holding no image (torchvision raises too;
+        dropping it would shift every later label).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} not found; pass a folder with one subfolder per class")
-    return sorted(d.name for d in root.iterdir() if d.is_dir() and images_in(d))
+    classes = sorted(d.name for d in os.scandir(root) if d.is_dir())
+    empty = [c for c in classes if not images_in(root / c)]
+    if empty:
+        raise DatasetError(f"class folder(s) {', '.join(empty[:3])}{', ...' if len(empty) > 3 else ''} of {root} "
+                           f"hold no image ({'/'.join(IMAGE_SUFFIXES)}); add images or remove the folder "
+                           "(as torchvision's ImageFolder, an empty class is not skipped: labels would shift)")
+    return classes
 
 
 def images_in(folder: Path) -> list[Path]:
-    """The image files (``IMAGE_SUFFIXES``, any case) directly in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files below ``folder`` (nested folders included; ``IMAGE_SUFFIXES``, any case), in
+    torchvision's ``make_dataset`` order: ``sorted(os.walk(folder, followlinks=True))``, names sorted."""
+    return [Path(top) / name for top, _, names in sorted(os.walk(folder, followlinks=True))
+            for name in sorted(names) if name.lower().endswith(IMAGE_SUFFIXES)]
 
 
 def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -65,7 +88,7 @@ def load_image_folder(root: str | os.PathLike, *,
     hw = _size(size)
     classes = image_folder_classes(root)
     if not classes:
-        raise DatasetError(f"{root} has no class subfolders with {'/'.join(IMAGE_SUFFIXES)} images")
+        raise DatasetError(f"{root} has no class subfolders; pass a folder with one subfolder of images per class")
     items = [(p, label) for label, name in enumerate(classes) for p in images_in(Path(root) / name)]
     images, grey = [], True
     for path, _ in items:

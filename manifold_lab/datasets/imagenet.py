@@ -3,9 +3,13 @@
 ``root/<wnid>/<image>.JPEG`` (the ``ImageFolder`` layout of the ILSVRC-2012
 validation set after the usual per-class sorting). Labels follow
 ``torchvision.datasets.ImageFolder``: class ``i`` is the ``i``-th of the *sorted
-subdirectory names*, empty subdirectories included (so a folder holding a few
-classes' images keeps the label indices of the full 1,000), which is the order the
-published torchvision / RobustBench / MadryLab ImageNet weights were trained with.
+subdirectory names*, which is the order the published torchvision / RobustBench /
+MadryLab ImageNet weights were trained with. Files are found as torchvision finds
+them (``datasets.image_folder.images_in``: nested folders, torchvision's
+extensions, its order). Where this differs from torchvision: empty subdirectories
+keep their index (torchvision's ``ImageFolder(root, allow_empty=True)``; its default
+raises), so a folder holding a few classes' images keeps the label indices of the
+full 1,000.
 
 Images go through the standard evaluation transform (torchvision's
 ``Resize(256)`` + ``CenterCrop(224)`` on Pillow images): the shorter side is resized
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 
 from manifold_lab.datasets._files import DatasetError, to_images
-from manifold_lab.datasets.image_folder import images_in
+from manifold_lab.datasets.image_folder import IMAGE_SUFFIXES, images_in
 
 __all__ = ["imagenet_classes", "imagenet_items", "load_imagenet_images", "RESIZE", "CROP"]
 
@@ -36,12 +40,12 @@ CROP = 224
 
 
 def imagenet_classes(root: str | os.PathLike) -> list[str]:
-    """Sorted names of every subdirectory of ``root`` (torchvision's ``find_classes``)."""
+    """Sorted names of every subdirectory of ``root`` (torchvision's ``find_classes``), empty ones included."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} not found; pass the ImageNet validation folder "
                            "(one subfolder per class)")
-    return sorted(d.name for d in root.iterdir() if d.is_dir())
+    return sorted(d.name for d in os.scandir(root) if d.is_dir())
 
 
 def imagenet_items(root: str | os.PathLike) -> list[tuple[Path, int]]:
@@ -49,7 +53,7 @@ def imagenet_items(root: str | os.PathLike) -> list[tuple[Path, int]]:
     classes = imagenet_classes(root)
     items = [(p, label) for label, name in enumerate(classes) for p in images_in(Path(root) / name)]
     if not items:
-        raise DatasetError(f"{root} has no class subfolders with .png/.jpg/.jpeg images")
+        raise DatasetError(f"{root} has no class subfolders with images ({'/'.join(IMAGE_SUFFIXES)})")
     return items
 
 

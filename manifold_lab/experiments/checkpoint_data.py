@@ -37,6 +37,7 @@ from manifold_lab.experiments.kinds.fmnist import subset
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.learned import ScoreModel, load_diffusers_score
 from manifold_lab.learned.resolution import antialiased_resize, lift_basis
+from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 
 __all__ = ["DATASETS", "EvalDataOptions", "EvalData", "load_eval_data", "build_reference", "FIT_SETTINGS",
            "SCORE_SIGMA"]
@@ -61,7 +62,9 @@ class EvalDataOptions:
     first ``n_accuracy`` the accuracy; ``n_fit`` images feed the fits (CIFAR-10: training
     images; ImageNet: further images of the folder, never one of the ``n_points``),
     ``fit_epochs`` replaces both fits' epochs when given.
-    ``n_classes`` must equal the number of ImageNet class folders.
+    ``n_classes`` must equal the number of ImageNet class folders. ``lpips_dir``: a folder
+    holding LPIPS-AlexNet's two weight files (``metrics.lpips.weight_files_in``); adds
+    ``score_lpips``.
     """
 
     dataset: str
@@ -79,6 +82,7 @@ class EvalDataOptions:
     resize: int | None = None
     score_size: int = 64
     device: str = "cpu"
+    lpips_dir: str | None = None
 
     @property
     def n_images(self) -> int:
@@ -209,6 +213,11 @@ def build_reference(data: EvalData, opt: EvalDataOptions, *, cache_dir: str | os
         def tangents(x):
             return lift_basis(fitted.autoencoder.tangent_basis(to_score(x)), data.score_shape, x.shape[-2:])
 
+    lpips = None
+    if opt.lpips_dir is not None:
+        paths = weight_files_in(opt.lpips_dir)
+        lpips = LPIPSAlexNet(*paths)
+        report["lpips_weights"] = [str(p) for p in paths]
     return CheckpointReference(data.images, data.labels, tangent_basis=tangents, score=score,
                                score_sigma=data.score_sigma, to_score_space=to_score, paper_eps=data.paper_eps,
-                               n_directions=opt.n_directions, report=report)
+                               n_directions=opt.n_directions, report=report, lpips=lpips)

@@ -12,15 +12,25 @@ works too (e.g. a training kind's).
 :func:`evaluate_checkpoints` loads each checkpoint with
 ``training.load_user_checkpoint`` (``weights_only``, prefix stripping, normaliser
 detection) and runs ``evaluate.evaluate_model`` on one ``EvalSet``, so every row
-has the metric fields of the presets' model rows (``metric_fields``) with the same
-names, plus ``checkpoint``, ``arch`` and how the checkpoint was read. Accuracy is
+has every metric field of the presets' model rows (``metric_fields``) whose
+``needs`` key the reference's ``EvalSet.extras`` carries, with the same names, plus
+``checkpoint``, ``arch`` and how the checkpoint was read. The extras set here:
+``image_shape``, ``paper_eps``, ``paper_eps_index``, ``n_directions``,
+``gallery_images`` and ``curves`` (``paper_curve``, ``gallery``); ``lpips`` when LPIPS
+weights were given (``score_lpips``); ``to_score_space`` and ``score_image_shape``
+when the score works at another resolution. A field registered later with one of
+these ``needs`` applies to evaluations without a change here. With an
+``AttackSpec`` each row also carries ``robust_accuracy`` under PGD
+(``experiments.robust_accuracy``) on the accuracy images. Accuracy is
 measured on the first ``n_accuracy`` images of the same seeded selection whose
 first ``n_points`` carry the gradient and sensitivity metrics. ``on_relative`` is
 null: evaluation has no regime reference.
 
 Run directory (``--out``): ``evaluate.json`` (the configuration, written first:
 it marks the directory as an evaluation's), ``reference/`` (the cached fits),
-``models.csv``, ``robustness_curves.csv``, ``summary.txt`` and, last,
+``models.csv``, ``robustness_curves.csv``, ``summary.txt``, ``fig_gallery.png`` (the
+checkpoints' input gradients beside the images and the reference score, drawn by
+``image_plots.figure_gallery``) and, last,
 ``results.json``; every file is written atomically. A non-empty directory without
 ``evaluate.json`` is refused, so no file the command did not write is replaced; a
 rerun into an evaluation directory removes the earlier reports before any work.
@@ -28,6 +38,7 @@ rerun into an evaluation directory removes the earlier reports before any work.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
@@ -36,9 +47,13 @@ from typing import Callable, Sequence
 
 import torch
 
+from manifold_lab._io import atomic_write_bytes
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set
+from manifold_lab.experiments.image_plots import figure_gallery
 from manifold_lab.experiments.metric_fields import metric_fields, paper_curve
-from manifold_lab.experiments.presets import EvalSpec
+from manifold_lab.experiments.robust_accuracy import AttackSpec, robust_accuracy
+from manifold_lab.experiments.kinds.images import PAPER_SCORE_SIGMA, noise_averaged_score
+from manifold_lab.experiments.specs import EvalSpec
 from manifold_lab.experiments.reference import Reference
 from manifold_lab.experiments.reports import (
     atomic_write_json, atomic_write_text, csv_text, curves_csv_text, format_cell, present_fields, read_json,
@@ -63,12 +78,40 @@ SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 #: Columns of ``models.csv`` before and after the metric fields.
 _CSV_HEAD = ("id", "checkpoint", "arch", "normalization_source")
 _CSV_TAIL = ("eval_s",)
+#: Columns of a row evaluated under an attack (after the metric fields).
+ATTACK_COLUMNS = ("attack", "attack_eps", "attack_steps", "robust_accuracy")
+#: Held-out images in the gradient gallery (as the image presets).
+GALLERY_IMAGES = 6
+#: Significant digits of the gallery cells kept in rows (figures only; as ``metric_fields.gallery_curve``).
+_GALLERY_DIGITS = 4
+
+
+def gallery_curve(m) -> dict:
+    """The first ``extras["gallery_images"]`` images, the reference score and the input gradient, all in the
+    score's space (the ImageNet images downsampled as the gradients are), in ``metric_fields.gallery_curve``'s
+    format ``{"shape", "images", "score", "gradient", "gradient_sum_logits", "paper_score"}`` (so
+    ``image_plots.figure_gallery`` draws both protocols)."""
+    extras = m.es.extras
+    n = min(extras["gallery_images"], m.es.x.shape[0])
+    images = m.es.x[:n]
+    if "to_score_space" in extras:
+        images = extras["to_score_space"](images)
+    shape = list(extras.get("score_image_shape", extras["image_shape"]))
+
+    def rows(t):
+        return [[float(f"{v:.{_GALLERY_DIGITS}g}") for v in r] for r in t[:n].reshape(n, -1).double().tolist()]
+    return {"shape": shape, "images": rows(images), "score": rows(m.es.score), "gradient": rows(m.score_grad),
+            "gradient_sum_logits": rows(m.score_grad_sum_logits), "paper_score": rows(extras["paper_score"])}
 
 
 def eval_spec(n_points: int, n_accuracy: int, n_samples: int) -> EvalSpec:
     """The ``EvalSpec`` of an evaluation (no Theorem 3.1 table: its fields are unused)."""
     return EvalSpec(n_points=n_points, n_accuracy=n_accuracy, sigma=SIGMA, sigmas=SIGMAS, n_samples=n_samples,
                     theorem_sigmas=(SIGMA,), theorem_points=0, theorem_samples=0)
+
+
+#: Noisy copies the noise-averaged score is averaged over (as the image presets).
+SCORE_DRAWS = 8
 
 
 class CheckpointReference(Reference):
@@ -95,12 +138,15 @@ class CheckpointReference(Reference):
     n_directions : int
     report : dict
         Quality figures of the fits (``results.json`` ``reference_fits``).
+    lpips : nn.Module, optional
+        A loaded ``metrics.lpips.LPIPSAlexNet`` (adds ``score_lpips``).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, *,
                  tangent_basis: Callable[[torch.Tensor], torch.Tensor], score: ScoreModel, score_sigma: float,
                  to_score_space: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 paper_eps: Sequence[float], n_directions: int, report: dict | None = None) -> None:
+                 paper_eps: Sequence[float], n_directions: int, report: dict | None = None,
+                 lpips: torch.nn.Module | None = None) -> None:
         if images.ndim != 4 or labels.shape != images.shape[:1]:
             raise ValueError(f"images must be [N, c, h, w] with labels [N], got {list(images.shape)} "
                              f"and {list(labels.shape)}")
@@ -109,6 +155,7 @@ class CheckpointReference(Reference):
         self._to_score = to_score_space
         self.paper_eps, self.n_directions = tuple(float(e) for e in paper_eps), int(n_directions)
         self.report = dict(report or {})
+        self.lpips = lpips
         shape = tuple(self._score_images(images[:1]).shape[1:])
         if shape != tuple(score.image_shape):
             raise ValueError(f"the score model takes {list(score.image_shape)} images, the evaluated images "
@@ -143,8 +190,17 @@ class CheckpointReference(Reference):
 
     def eval_extras(self, x, y, *, device="cpu", dtype=torch.float32):
         extras = {"image_shape": tuple(x.shape[1:]), "paper_eps": self.paper_eps, "paper_eps_index": 1,
-                  "n_directions": self.n_directions,
-                  "curves": {"paper_curve": paper_curve}}
+                  "n_directions": self.n_directions, "gallery_images": GALLERY_IMAGES,
+                  "curves": {"paper_curve": paper_curve, "gallery": gallery_curve}}
+        if self.lpips is not None:
+            extras["lpips"] = self.lpips
+        # The paper's protocol (sum-of-logits gradient vs the score at sigma 0.25 on [0, 1]) and
+        # the noise-averaged score, as the image kinds measure them (kinds/images.py).
+        with torch.no_grad():
+            extras["paper_score"] = self.score.score(self._score_images(x), PAPER_SCORE_SIGMA).detach().to(
+                device, dtype)
+        extras["avg_score"] = noise_averaged_score(self.score, self._score_images(x), self.score_sigma,
+                                                   n_draws=SCORE_DRAWS, seed=0).to(device, dtype)
         if self._to_score is not None:
             shape, to_score = tuple(x.shape[1:]), self._to_score
             extras["to_score_space"] = lambda g: to_score(g.reshape(g.shape[0], *shape))
@@ -156,11 +212,11 @@ def _describe(ck, path) -> dict:
     norm = ck.normalization
     return {"checkpoint": str(path), "normalization_source": ck.normalization_source,
             "normalization": None if norm is None else {"mean": norm[0], "std": norm[1]},
-            "stripped_prefix": ck.stripped_prefix}
+            "clamp": ck.clamp, "layout": ck.layout or {}, "stripped_prefix": ck.stripped_prefix}
 
 
 def check_checkpoints(paths: Sequence[str | os.PathLike], arch: str, *, n_classes: int | None,
-                      normalization, allow_code: bool) -> list[dict]:
+                      normalization, allow_code: bool, clamp: bool | None = None) -> list[dict]:
     """Load every checkpoint once (before any work), so a bad one is an error up front.
 
     Returns how each was read (:func:`_describe`); raises ``CheckpointError`` /
@@ -169,7 +225,7 @@ def check_checkpoints(paths: Sequence[str | os.PathLike], arch: str, *, n_classe
     infos = []
     for path in paths:
         ck = load_user_checkpoint(path, arch, n_classes=n_classes, normalization=normalization,
-                                  allow_code=allow_code)
+                                  allow_code=allow_code, clamp=clamp)
         infos.append(_describe(ck, path))
         del ck
     return infos
@@ -177,6 +233,7 @@ def check_checkpoints(paths: Sequence[str | os.PathLike], arch: str, *, n_classe
 
 def evaluate_checkpoints(paths: Sequence[str | os.PathLike], arch: str, reference: Reference, spec: EvalSpec,
                          *, n_classes: int | None, normalization="auto", allow_code: bool = False,
+                         clamp: bool | None = None, attack: AttackSpec | None = None,
                          device: str = "cpu", seed: int = 0,
                          progress: Callable[[str], None] | None = None) -> list[dict]:
     """One row per checkpoint: every model field of ``metric_fields`` on one ``EvalSet``.
@@ -185,12 +242,14 @@ def evaluate_checkpoints(paths: Sequence[str | os.PathLike], arch: str, referenc
     ----------
     paths : sequence of path-like
     arch : str
-        ``models.ARCHITECTURES`` name.
+        ``models.ARCHITECTURES`` name or a ``training.zoo_entries`` name.
     reference : Reference
         Points, tangent bases and score (e.g. a :class:`CheckpointReference`).
     spec : EvalSpec
-    n_classes, normalization, allow_code
+    n_classes, normalization, allow_code, clamp
         As for ``training.load_user_checkpoint``.
+    attack : AttackSpec, optional
+        Also measure ``robust_accuracy`` under this PGD attack on the accuracy images.
     device : str
     seed : int
         Noise seed (the same draws for every checkpoint: common random numbers).
@@ -202,20 +261,25 @@ def evaluate_checkpoints(paths: Sequence[str | os.PathLike], arch: str, referenc
     for i, path in enumerate(paths):
         t0 = time.perf_counter()
         ck = load_user_checkpoint(path, arch, n_classes=n_classes, normalization=normalization,
-                                  allow_code=allow_code)
+                                  allow_code=allow_code, clamp=clamp)
         model = ck.model.to(device)
         with torch.no_grad():
             classes = int(model(es.x[:1]).shape[-1])
         if int(es.y.max()) >= classes or int(es.y_acc.max()) >= classes:
             raise ValueError(f"checkpoint {path} has {classes} outputs but the labels reach "
                              f"{int(max(es.y.max(), es.y_acc.max()))}; check --n-classes and the data")
-        row = {"id": f"checkpoint_{i}", "arch": arch, **_describe(ck, path), "n_classes": classes}
+        row = {"id": f"checkpoint_{i}", "arch": ck.arch, **_describe(ck, path), "n_classes": classes}
         row.update(evaluate_model(model, es, spec, seed=seed))
         row["on_relative"] = math.nan  # no regime reference in an evaluation
+        if attack is not None:
+            x_acc = es.x_acc.reshape(es.x_acc.shape[0], *es.extras["image_shape"])
+            row.update(attack=attack.name, attack_eps=attack.eps, attack_steps=attack.steps,
+                       robust_accuracy=robust_accuracy(model, x_acc, es.y_acc, attack))
         row["eval_s"] = time.perf_counter() - t0
         rows.append(row)
         if progress is not None:
-            progress(f"[{i + 1}/{len(paths)}] {path}: accuracy {row['accuracy']:.3f}, "
+            robust = f"robust accuracy {row['robust_accuracy']:.3f}, " if attack is not None else ""
+            progress(f"[{i + 1}/{len(paths)}] {path}: accuracy {row['accuracy']:.3f}, {robust}"
                      f"R_N/R_T {row['off_on_ratio']:.3g}, score cosine {row['score_cosine']:.3f} "
                      f"({row['eval_s']:.1f} s)")
         del model, ck
@@ -245,8 +309,10 @@ def check_eval_dir(out: str | os.PathLike) -> Path:
     return path
 
 
+#: The gradient gallery figure (``write_results``; rows with a ``gallery`` curve).
+GALLERY_FILE = "fig_gallery.png"
 #: The reports of an evaluation (``write_results``), ``results.json`` last.
-REPORT_FILES = ("models.csv", "robustness_curves.csv", "summary.txt", RESULTS_FILE)
+REPORT_FILES = ("models.csv", "robustness_curves.csv", "summary.txt", GALLERY_FILE, RESULTS_FILE)
 
 
 def write_marker(out: Path, config: dict) -> None:
@@ -263,7 +329,8 @@ def write_marker(out: Path, config: dict) -> None:
 
 
 def _csv_columns(rows: Sequence[dict]) -> tuple[str, ...]:
-    return (*_CSV_HEAD, *present_fields(rows), *_CSV_TAIL)
+    attacked = ATTACK_COLUMNS if any("robust_accuracy" in r for r in rows) else ()
+    return (*_CSV_HEAD, *present_fields(rows), *attacked, *_CSV_TAIL)
 
 
 def summary_text(rows: Sequence[dict]) -> str:
@@ -273,6 +340,9 @@ def summary_text(rows: Sequence[dict]) -> str:
     columns = [("checkpoint", "checkpoint", "{}")] + [
         (f.header, f.name, f.fmt) for f in metric_fields()
         if f.header is not None and f.compute is not None and f.name in present]
+    if any("robust_accuracy" in r for r in rows):
+        r0 = next(r for r in rows if "robust_accuracy" in r)
+        columns.insert(2, (f"{r0['attack']} eps={r0['attack_eps']:.4g} acc", "robust_accuracy", "{:.3f}"))
 
     cells = [[format_cell(fmt, Path(r[key]).name if key == "checkpoint" else r.get(key)) for _, key, fmt in columns]
              for r in rows]
@@ -285,12 +355,29 @@ def summary_text(rows: Sequence[dict]) -> str:
     return "\n".join([*lines, *(join(c) for c in cells)])
 
 
+def gallery_figure(results: dict):
+    """``image_plots.figure_gallery`` of the checkpoints (a row per checkpoint, labelled with its file
+    name, its number and its score cosine), or ``None`` when no row has a ``gallery``."""
+    rows = [{"seed": 0, "regularizer": Path(r["checkpoint"]).name, "strength": i,
+             "regime": f"score cosine {r['score_cosine']:.3f}", "gallery": r["gallery"]}
+            for i, r in enumerate(results["models"]) if "gallery" in r]
+    if not rows:
+        return None
+    return figure_gallery({"models": rows, "claims": [], "preset": f"evaluate {results['config']['dataset']}"})
+
+
 def write_results(out: Path, results: dict) -> None:
-    """``models.csv``, ``robustness_curves.csv``, ``summary.txt``, then ``results.json`` (atomically each)."""
+    """``models.csv``, ``robustness_curves.csv``, ``summary.txt``, ``fig_gallery.png``, then ``results.json``
+    (atomically each)."""
     rows = results["models"]
     texts = {"models.csv": csv_text(rows, _csv_columns(rows)), "robustness_curves.csv": curves_csv_text(rows, identity=("id", "checkpoint")),
              "summary.txt": summary_text(rows) + "\n"}
-    for name in REPORT_FILES[:-1]:
+    for name in ("models.csv", "robustness_curves.csv", "summary.txt"):
         atomic_write_text(out / name, texts[name])
+    fig = gallery_figure(results)
+    if fig is not None:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        atomic_write_bytes(out / GALLERY_FILE, buf.getvalue())
     atomic_write_json(out / RESULTS_FILE, results)
 

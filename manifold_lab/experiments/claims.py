@@ -3,7 +3,7 @@
 For each regulariser, on seed-mean numbers over its strength grid:
 
 1. **ratio falls** — the off/on ratio ``R_N/R_T`` decreases with strength while the
-   model is not excessive (THEORY.md: in the excessive regime both sensitivities
+   model is not excessive (docs/theory.md: in the excessive regime both sensitivities
    vanish and the ratio is meaningless, so those strengths are excluded). Reported:
    Spearman rank correlation of ratio vs strength over the unregularised model
    (strength 0) and the non-excessive strengths, the unregularised ratio and the

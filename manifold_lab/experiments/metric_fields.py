@@ -76,6 +76,13 @@ class Measurement:
         return g.reshape(g.shape[0], -1)
 
     @cached_property
+    def score_grad_sum_logits(self) -> torch.Tensor:
+        """``grad_x sum_c z_c`` in the space of the reference score (as ``score_grad``)."""
+        to_score_space = self.es.extras.get("to_score_space")
+        g = self.grad_sum_logits
+        return g if to_score_space is None else to_score_space(g).reshape(g.shape[0], -1)
+
+    @cached_property
     def score_grad(self) -> torch.Tensor:
         """``g`` in the space of the reference score: ``extras["to_score_space"](g)`` where
         the kind's score lives at another resolution (ImageNet: the antialiased downsample
@@ -280,7 +287,7 @@ def _as_images(m: Measurement, paper: bool = False) -> tuple[torch.Tensor, torch
     extras = m.es.extras
     shape = (m.grad.shape[0], *extras.get("score_image_shape", extras["image_shape"]))
     if paper:
-        return m.grad_sum_logits.reshape(shape), extras["paper_score"].reshape(shape)
+        return m.score_grad_sum_logits.reshape(shape), extras["paper_score"].reshape(shape)
     return m.score_grad.reshape(shape), m.es.score.reshape(shape)
 
 
@@ -303,7 +310,8 @@ def _lpips(paper: bool) -> Callable[[Measurement], float]:
 
 
 def _sum_logits_cosine(m: Measurement) -> float:
-    return _mean(metrics.score_cosine(m.grad_sum_logits, m.es.extras["paper_score"].reshape(m.grad_sum_logits.shape)))
+    g = m.score_grad_sum_logits
+    return _mean(metrics.score_cosine(g, m.es.extras["paper_score"].reshape(g.shape)))
 
 
 def _bayes_grad_cosine(m: Measurement) -> float:
@@ -335,7 +343,7 @@ def bayes_grad_curve(m: Measurement) -> dict:
 
 
 def _avg_score_cosine(m: Measurement) -> float:
-    return _mean(metrics.score_cosine(m.grad, m.es.extras["avg_score"].reshape(m.grad.shape)))
+    return _mean(metrics.score_cosine(m.score_grad, m.es.extras["avg_score"].reshape(m.score_grad.shape)))
 
 
 _FIELDS: dict[str, MetricField] = {}

@@ -1,6 +1,6 @@
 """The paper's batch-level regulariser strengths in the library's per-example units.
 
-The paper's released CIFAR-10 code (THEORY.md, "The paper's image protocols") sets
+The paper's released CIFAR-10 code (docs/theory.md, "The paper's image protocols") sets
 two strengths at the level of a whole batch of ``B`` images; the library's
 objectives (``training.objectives``) are batch-size independent. The maps, with
 ``l_i`` the cross-entropy of example ``i`` and ``g_i = grad_{x_i} l_i``:

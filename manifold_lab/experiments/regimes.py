@@ -1,6 +1,6 @@
 """The three regimes of robust training (paper §5), as rules on measured numbers.
 
-THEORY.md, "The three regimes": as robustness strength grows a model passes from
+docs/theory.md, "The three regimes": as robustness strength grows a model passes from
 
 - **weak** — off-manifold noise moves it more than on-manifold noise,
   ``R_N / R_T > weak_ratio`` (default 1: Def. 1 with rho = 1);
@@ -12,7 +12,7 @@ THEORY.md, "The three regimes": as robustness strength grows a model passes from
 The reference ``R_T^ref`` is the exact Bayes-optimal model's on-manifold
 sensitivity at the same points, noise draws and sigma. The ``excessive`` rule is
 checked first because in that regime both sensitivities are tiny and their
-ratio is meaningless (THEORY.md: noise augmentation at sigma = 10 gave
+ratio is meaningless (docs/theory.md: noise augmentation at sigma = 10 gave
 ``R_N / R_T = 8`` with both near 1e-7); a rule on the ratio alone would call such
 a flat model "weak". Thresholds are parameters; callers always report the
 continuous numbers beside the label.

@@ -1,4 +1,4 @@
-"""Learned tangent spaces: an autoencoder's decoder Jacobian (THEORY.md, "Learned ground truth").
+"""Learned tangent spaces: an autoencoder's decoder Jacobian (docs/theory.md, "Learned ground truth").
 
 At an image ``x`` the learned tangent space is the column space of the decoder
 Jacobian ``J_dec(enc(x))`` (``D x k``), the paper's choice. It is computed in

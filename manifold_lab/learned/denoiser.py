@@ -26,7 +26,7 @@ evaluates it) a large ``sigma`` is off its training distribution.
 Both are minimised by the same classifier, so one network gives the unconditional
 score ``s_sigma(x)`` (trained on every example, as without labels), the
 class-conditional ``s_sigma(x | y)`` and their difference, the Bayes gradient
-``grad log p_sigma(y | x)`` (THEORY.md, "The Bayes-optimal gradient on real images").
+``grad log p_sigma(y | x)`` (docs/theory.md, "The Bayes-optimal gradient on real images").
 Why not classifier-free guidance's "none" label: the Bayes gradient is only 1-2 %
 of the class-conditional score, so a denoiser that must produce it as the
 difference of two outputs learns it slowly (on ``GaussianClassImages`` a small fit

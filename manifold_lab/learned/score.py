@@ -1,7 +1,7 @@
 """One score interface for exact smoothed scores, trained denoisers and pretrained diffusion models.
 
 Anything that can denoise at a noise level ``sigma`` is a :class:`ScoreModel`; its
-score of the noise-smoothed data follows from Tweedie's formula (THEORY.md),
+score of the noise-smoothed data follows from Tweedie's formula (docs/theory.md),
 
     s_sigma(x) = (D(x, sigma) - x) / sigma^2,
 

@@ -7,7 +7,7 @@ and the tangent/normal projectors built from that basis,
     P_T(x) v = U U^T v,        P_N(x) v = v - P_T(x) v,
 
 where ``U = tangent_basis(x)`` has orthonormal columns spanning ``T_x M``
-(THEORY.md, "Setup"). ``nearest_point`` and ``distance`` exist where a closed
+(docs/theory.md, "Setup"). ``nearest_point`` and ``distance`` exist where a closed
 form does; otherwise they raise ``NotImplementedError`` saying so.
 
 Geometry is stored in float64 and cast to each input's dtype and device on use.

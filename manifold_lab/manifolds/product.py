@@ -1,6 +1,6 @@
 """``Product``: the direct sum ``M_1 x ... x M_m`` of manifolds in mutually orthogonal subspaces.
 
-The signal-distractor construction of THEORY.md (Definition 3): factor ``i``
+The signal-distractor construction of docs/theory.md (Definition 3): factor ``i``
 lives in ``R^{d_i}`` and is placed in ``R^d`` by the block ``P_i`` of one
 orthonormal placement frame ``P = [P_1 ... P_m]`` (``d >= sum d_i``), so
 

@@ -10,7 +10,7 @@ coordinates ``q = R(-theta) (p - t) / s``. ``image(z) = g(q(p, z))`` is ``C^inf`
 and takes values in ``[0, 1)``, so the family is an :class:`ImmersedManifold` of
 dimension ``k = len(pose)`` in ``R^(h w)`` whose tangent space (``tangent_basis_at(z)``)
 is exact: the forward-mode Jacobian of the renderer. It is the ground truth the
-learned tangent spaces of an autoencoder are checked against (THEORY.md, "Learned
+learned tangent spaces of an autoencoder are checked against (docs/theory.md, "Learned
 ground truth on images").
 """
 

@@ -1,5 +1,5 @@
 """The metric core: on/off-manifold robustness (Def. 1), gradient alignment
-(Def. 2) and the Theorem 3.1 check (THEORY.md).
+(Def. 2) and the Theorem 3.1 check (docs/theory.md).
 
 Takes tensors and callables only — never a dataset or manifold object — so it
 serves synthetic and image models alike. Imports only torch (plus pytorch-msssim for SSIM) and

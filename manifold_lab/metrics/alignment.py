@@ -1,4 +1,4 @@
-"""On-manifold gradient alignment (THEORY.md, Definition 2) and score cosines.
+"""On-manifold gradient alignment (docs/theory.md, Definition 2) and score cosines.
 
 All functions are pure tensor maps, batched over any leading dimensions, in the
 dtype and on the device of their inputs (float16/bfloat16 inputs are computed and

@@ -1,6 +1,6 @@
 """Input gradients of an explicitly chosen per-example scalar.
 
-A classifier returns a vector of logits; the theory (THEORY.md) needs a scalar
+A classifier returns a vector of logits; the theory (docs/theory.md) needs a scalar
 ``f : R^d → R``. The choice is always explicit here:
 
 ``"logit"``

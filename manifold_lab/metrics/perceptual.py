@@ -1,4 +1,4 @@
-"""Perceptual similarity of an input gradient and a score image (THEORY.md, "Learned ground truth").
+"""Perceptual similarity of an input gradient and a score image (docs/theory.md, "Learned ground truth").
 
 Three measures of how alike two images ``a, b`` (``[n, c, h, w]``) are:
 

@@ -1,4 +1,4 @@
-"""On- and off-manifold robustness (THEORY.md, Definition 1).
+"""On- and off-manifold robustness (docs/theory.md, Definition 1).
 
     R_T(σ) = E[(f(x + P_T u) − f(x))²],   R_N(σ) = E[(f(x + P_N u) − f(x))²],
     u ~ N(0, σ² I_d).

@@ -1,17 +1,24 @@
 """Pre-activation ResNet-18 (He et al. 2016, "Identity mappings"), with RobustBench's parameter names.
 
-The layout is RobustBench's ``model_zoo/architectures/resnet.py`` (``PreActResNet18``),
-so its CIFAR-10 checkpoints (e.g. ``Wong2020Fast``, ``Rice2020Overfitting``'s
-PreAct variant) load with ``load_state_dict`` as they are:
+The layouts are RobustBench 1.1.1's ``model_zoo/architectures/resnet.py``
+(``PreActResNet(block, [2, 2, 2, 2], bn_before_fc=...)``), in its two variants:
 
     conv1                                3→64, 3×3, stride 1, no bias
     layer{1..4}.{0,1}.bn1, conv1, bn2, conv2, [shortcut.0]   pre-activation blocks
-    bn                                   final BatchNorm before the pooling
+    [bn]                                 final BatchNorm before the pooling (``bn_before_fc``)
     linear                               512→C
 
-A block computes ``out = relu(bn1(x)); s = shortcut(out) or x;
-out = conv2(relu(bn2(conv1(out)))) + s``; the 1×1 ``shortcut`` conv (no bias,
-no BatchNorm) exists when the stride or the width changes.
+- ``variant="plain"`` — ``PreActResNet18()`` = ``PreActBlock``, no final ``bn``
+  (``Wong2020Fast``, ``Andriushchenko2020Understanding``). A block computes
+  ``a = relu(bn1(x)); out = conv2(relu(bn2(conv1(a)))) + (shortcut(x) or x)``:
+  the 1×1 shortcut sees the block's *input*;
+- ``variant="v2"`` — ``PreActBlockV2`` with ``bn_before_fc=True``
+  (``Rice2020Overfitting`` L2, ``Kireev2021Effectiveness_*``): the shortcut sees the
+  pre-activation ``a``, and ``relu(bn(·))`` runs before the pooling.
+
+The 1×1 ``shortcut`` conv (no bias, no BatchNorm) exists when the stride or the
+width changes. The two variants have the same keys except ``bn.*``, so
+``models.zoo_layout`` picks the variant from a checkpoint's keys.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from manifold_lab.models.init import materialize
 
 __all__ = ["PreActResNet18"]
 
+#: The two RobustBench variants: where a block's shortcut reads from, and the final BatchNorm.
+VARIANTS = ("plain", "v2")
 #: Blocks per stage, stage widths and first-block strides of the 18-layer network.
 _BLOCKS = (2, 2, 2, 2)
 _WIDTHS = (64, 128, 256, 512)
@@ -32,8 +41,9 @@ _STRIDES = (1, 2, 2, 2)
 
 
 class _PreActBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, shortcut_from_input: bool) -> None:
         super().__init__()
+        self.shortcut_from_input = shortcut_from_input
         self.bn1 = nn.BatchNorm2d(c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
@@ -43,13 +53,16 @@ class _PreActBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(x))
-        skip = self.shortcut(out) if hasattr(self, "shortcut") else x
+        skip = self.shortcut(x if self.shortcut_from_input else out) if hasattr(self, "shortcut") else x
         out = self.conv2(F.relu(self.bn2(self.conv1(out))))
         return out + skip
 
 
 class PreActResNet18(nn.Module):
     """``[n, c, 32, 32] -> [n, C]``: RobustBench's PreActResNet-18 (inputs as the checkpoint expects).
+
+    ``logits = linear(avg_pool_4(h(layer4..1(conv1(x)))))`` with ``h = relu∘bn`` (v2) or the
+    identity (plain).
 
     Parameters
     ----------
@@ -59,6 +72,10 @@ class PreActResNet18(nn.Module):
         ``C`` (10 for CIFAR-10).
     seed : int
         Initialisation seed (>= 0) of the random weights a checkpoint replaces.
+    variant : {"v2", "plain"}
+        RobustBench's block and head (module docstring). The default ``"v2"`` is
+        the layout this class had before ``"plain"`` existed, so earlier saved
+        configs rebuild the same network.
 
     Notes
     -----
@@ -66,30 +83,36 @@ class PreActResNet18(nn.Module):
     network expects 32×32 inputs, as RobustBench's does.
     """
 
-    def __init__(self, in_channels: int = 3, n_classes: int = 10, *, seed: int = 0) -> None:
+    def __init__(self, in_channels: int = 3, n_classes: int = 10, *, seed: int = 0, variant: str = "v2") -> None:
         super().__init__()
         check_positive_int("in_channels", in_channels)
         check_positive_int("n_classes", n_classes)
-        self.in_channels, self.n_classes, self.seed = in_channels, n_classes, seed
+        if variant not in VARIANTS:
+            raise ValueError(f"PreActResNet18 variant must be one of {VARIANTS}, got {variant!r}")
+        self.in_channels, self.n_classes, self.seed, self.variant = in_channels, n_classes, seed, variant
         with torch.device("meta"):
             self.conv1 = nn.Conv2d(in_channels, _WIDTHS[0], 3, stride=1, padding=1, bias=False)
             c_in = _WIDTHS[0]
             for i, (n_blocks, c_out, stride) in enumerate(zip(_BLOCKS, _WIDTHS, _STRIDES), start=1):
                 blocks = []
                 for j in range(n_blocks):
-                    blocks.append(_PreActBlock(c_in, c_out, stride if j == 0 else 1))
+                    blocks.append(_PreActBlock(c_in, c_out, stride if j == 0 else 1, variant == "plain"))
                     c_in = c_out
                 setattr(self, f"layer{i}", nn.Sequential(*blocks))
-            self.bn = nn.BatchNorm2d(c_in)
+            if variant == "v2":
+                self.bn = nn.BatchNorm2d(c_in)
             self.linear = nn.Linear(c_in, n_classes)
         materialize(self, seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch("PreActResNet18", x, self.in_channels, (32, 32))
         out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
-        out = F.avg_pool2d(F.relu(self.bn(out)), 4)
+        if self.variant == "v2":
+            out = F.relu(self.bn(out))
+        out = F.avg_pool2d(out, 4)
         return self.linear(out.flatten(1))
 
     def config(self) -> dict:
         """JSON-able constructor arguments."""
-        return {"in_channels": self.in_channels, "n_classes": self.n_classes, "seed": self.seed}
+        return {"in_channels": self.in_channels, "n_classes": self.n_classes, "seed": self.seed,
+                "variant": self.variant}

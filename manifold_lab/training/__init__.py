@@ -1,6 +1,6 @@
 """Robust training: objectives, per-example PGD-L2, randomized smoothing, the trainer.
 
-- :func:`pgd_l2` — per-example L2 PGD (eval mode, frozen parameters, any input shape);
+- :func:`pgd_l2`, :func:`pgd_linf` — per-example L2 / L∞ PGD (eval mode, frozen parameters, any input shape);
 - objectives (:mod:`~manifold_lab.training.objectives`): :class:`CrossEntropy`,
   :class:`GradientNorm`, :class:`Smoothness`, :class:`NoiseAugmentation`,
   :class:`PGDAdversarial`, and :func:`make_objective` (name + one strength);
@@ -9,12 +9,12 @@
   :func:`load_checkpoint`; :func:`load_user_checkpoint` — users' RobustBench / MadryLab /
   plain checkpoints into a named architecture (``weights_only=True``).
 
-The paper's released-code defects (THEORY.md) are avoided by construction: every
+The paper's released-code defects (docs/theory.md) are avoided by construction: every
 L2 ball is per example, attacks run in eval mode with frozen parameters, and the
 gradient penalty is a mean of per-example squared norms.
 """
 
-from manifold_lab.training.attacks import pgd_l2
+from manifold_lab.training.attacks import pgd_l2, pgd_linf
 from manifold_lab.training.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from manifold_lab.training.objectives import (
     REGULARIZERS,
@@ -39,6 +39,7 @@ from manifold_lab.training.user_checkpoint import UserCheckpoint, load_user_chec
 
 __all__ = [
     "pgd_l2",
+    "pgd_linf",
     "Objective", "CrossEntropy", "GradientNorm", "Smoothness", "NoiseAugmentation", "PGDAdversarial",
     "make_objective", "objective_from_config", "REGULARIZERS", "STRENGTH_PARAMETER",
     "SMOOTHNESS_NOISE_STD", "register_objective", "unregister_objective", "objective_class",

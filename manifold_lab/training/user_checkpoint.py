@@ -6,7 +6,8 @@ weights and puts them into ``models.build_architecture(arch)``:
 
 1. **Where the weights are** — the file is a ``state_dict`` itself, or holds one
    under ``"state_dict"``, ``"model"``, ``"model_state_dict"`` or ``"net"`` (the
-   first that is a dict of tensors). MadryLab ``robustness`` saves
+   first that is a dict of tensors), or ``"last"`` (RobustBench's
+   ``Andriushchenko2020Understanding``). MadryLab ``robustness`` saves
    ``{"model": ..., "optimizer": ..., "schedule": ..., "epoch": ...}``; RobustBench
    files are a plain ``state_dict`` or ``{"state_dict": ...}``.
 2. **Prefixes** — ``module.`` (``DataParallel``) and ``model.`` (a wrapper such as
@@ -14,16 +15,22 @@ weights and puts them into ``models.build_architecture(arch)``:
    while every key carries them and the architecture has no such submodule. The
    copy of the network that MadryLab keeps for its attacker (``attacker.*``) is
    dropped.
-3. **Input normalisation** — the returned model always takes inputs in [0, 1].
-   ``normalization="auto"`` (default) looks for normaliser buffers in the
-   checkpoint: ``normalizer.new_mean/new_std`` (MadryLab), ``normalize.mean/std``
-   (RobustBench's ``normalize_model``) or a top-level ``mean/std`` or ``mu/sigma``
-   pair that the architecture does not own; if found, the network is wrapped in
-   :class:`models.Normalized` with them, otherwise the network gets the [0, 1]
-   inputs as they are (the convention of RobustBench's CIFAR models, which
-   normalise inside or not at all). An explicit ``normalization=(mean, std)``
-   wraps with those numbers (a checkpoint that carries different ones is an
-   error); ``normalization=None`` never wraps (buffers found are dropped).
+3. **Input normalisation** — the returned model always takes inputs in [0, 1]. The
+   normaliser is never guessed. ``normalization="auto"`` (default) uses normaliser
+   buffers found in the checkpoint: ``normalizer.new_mean/new_std`` (MadryLab),
+   ``normalize.mean/std`` (RobustBench's ``normalize_model``) or a top-level
+   ``mean/std`` or ``mu/sigma`` pair that the architecture does not own (RobustBench
+   classes such as ``Wong2020FastNet``); if found, the network is wrapped in
+   :class:`models.Normalized` with them. If none is found, ``auto`` takes the named
+   zoo entry's (``arch="cifar10/Hendrycks2019Using"``: ``training.zoo_entries``), or
+   "none" for a checkpoint of this project (the in-project ``resnet18``, or a file
+   with this project's JSON side file); otherwise it is a one-line
+   :class:`CheckpointError` asking for ``normalization``: ``"none"`` (the network
+   takes [0, 1] pixels as they are), a ``models.NORMALIZATIONS`` name (``cifar10``,
+   ``imagenet``, ``half`` = ``2x − 1``) or ``(mean, std)``. An explicit value that
+   contradicts buffers in the file is an error.
+   ``clamp`` (default: on exactly when MadryLab's ``normalizer`` buffers were found,
+   as its ``InputNormalize`` clamps) clamps inputs to [0, 1] before normalising.
 4. **Fit** — missing or unexpected keys and shape mismatches are a one-line
    :class:`CheckpointError` naming a few of them.
 
@@ -45,13 +52,17 @@ import torch
 from torch import nn
 
 from manifold_lab.models import build_architecture
-from manifold_lab.models.normalized import Normalized
-from manifold_lab.training.checkpoint import CheckpointError
+from manifold_lab.models.normalized import NORMALIZATIONS, Normalized
+from manifold_lab.models.zoo_layout import layout_options
+from manifold_lab.training.checkpoint import CheckpointError, config_path
+from manifold_lab.training.zoo_entries import zoo_entry
 
 __all__ = ["load_user_checkpoint", "UserCheckpoint", "read_state_dict"]
 
-#: Keys under which model zoos nest the ``state_dict`` (tried in this order).
-STATE_KEYS = ("state_dict", "model", "model_state_dict", "net")
+#: Keys under which model zoos nest the ``state_dict`` (tried in this order); ``last``:
+#: RobustBench's ``Andriushchenko2020Understanding`` and ``Kireev2021Effectiveness_*``
+#: files hold ``{"last": ..., "best": ...}`` and RobustBench loads ``last``.
+STATE_KEYS = ("state_dict", "model", "model_state_dict", "net", "last")
 #: Wrapper prefixes stripped while every key carries them.
 PREFIXES = ("module.", "model.")
 #: Sub-trees dropped: MadryLab's attacker keeps a second reference to the same network.
@@ -59,6 +70,12 @@ DROPPED = ("attacker.",)
 #: Normaliser buffers: (submodule prefix, mean name, std name).
 NORMALISERS = tuple((p, m, s) for p in ("normalizer.", "normalize.", "")
                     for m, s in (("new_mean", "new_std"), ("mean", "std"), ("mu", "sigma")))
+#: In-project architectures: no zoo publishes them; this project trains them on [0, 1] pixels.
+IN_PROJECT_ARCHS = ("resnet18",)
+#: The normaliser prefix whose upstream module (MadryLab's ``InputNormalize``) clamps to [0, 1].
+CLAMPING_NORMALISER = "normalizer"
+#: What a user may pass as ``normalization`` (the CLI's ``--normalization`` spellings).
+NORMALIZATION_CHOICES = ("none", *NORMALIZATIONS, "M1,M2,M3,S1,S2,S3")
 #: How many offending keys an error message names.
 _NAMED = 3
 #: Tolerance when an explicit normalisation is compared with the checkpoint's.
@@ -79,9 +96,16 @@ class UserCheckpoint:
     normalization : (list[float], list[float]) or None
         The ``(mean, std)`` applied in front of ``network``.
     normalization_source : str
-        ``"argument"``, ``"checkpoint:<key prefix>"`` or ``"none"``.
+        ``"argument"``, ``"argument:<name>"``, ``"checkpoint:<key prefix>"``,
+        ``"zoo:<entry>"``, ``"in-project"`` or ``"none"``.
     stripped_prefix : str
         Prefixes removed from the keys (e.g. ``"module.model."``).
+    arch : str
+        The architecture built (the entry's, when a zoo entry was named).
+    layout : dict
+        Layout options read from the keys (``models.zoo_layout``), e.g. ``{"sub_block1": True}``.
+    clamp : bool
+        Whether inputs are clamped to [0, 1] before the normaliser.
     """
 
     model: nn.Module
@@ -89,6 +113,9 @@ class UserCheckpoint:
     normalization: tuple[list[float], list[float]] | None
     normalization_source: str
     stripped_prefix: str
+    arch: str = ""
+    layout: dict | None = None
+    clamp: bool = False
 
 
 def _is_state_dict(obj) -> bool:
@@ -132,9 +159,10 @@ def read_state_dict(path: str | os.PathLike, *, allow_code: bool = False,
         except Exception as exc2:  # whatever the pickled code raised
             raise CheckpointError(f"checkpoint {path} could not be loaded even with code allowed "
                                   f"({type(exc2).__name__}: {str(exc2)[:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({type(exc).__name__}); "
-                              "check the file (re-download or re-save it)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
+        # KeyError/IndexError: torch's weights-only unpickler on bytes that are no pickle (e.g. a text file)
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated, or not a torch file "
+                              f"({type(exc).__name__}); check the file (re-download or re-save it)") from None
     if isinstance(raw, nn.Module):
         raw = raw.state_dict()
     if _is_state_dict(raw):
@@ -202,12 +230,57 @@ def _fit(network: nn.Module, state: dict, path: Path, arch: str) -> None:
                               "check --arch")
 
 
+def _explicit_norm(normalization) -> tuple[tuple[list[float], list[float]] | None, str]:
+    """``(norm, source)`` of an explicit ``normalization`` (anything but ``"auto"``)."""
+    if normalization is None or normalization == "none":
+        return None, "none"
+    if isinstance(normalization, str):
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization {normalization!r} is not known; use 'auto' or one of "
+                             f"{', '.join(NORMALIZATION_CHOICES)}")
+        mean, std = NORMALIZATIONS[normalization]
+        return (list(mean), list(std)), f"argument:{normalization}"
+    return ([float(v) for v in torch.as_tensor(normalization[0]).flatten()],
+            [float(v) for v in torch.as_tensor(normalization[1]).flatten()]), "argument"
+
+
+def _saved_by_project(path: Path, arch: str) -> bool:
+    return arch in IN_PROJECT_ARCHS or config_path(path).is_file()
+
+
+def _choose_norm(path: Path, arch: str, entry_name: str | None, entry_norm, normalization, found, where):
+    """``(norm, source)``: step 3 of the module docstring."""
+    if normalization != "auto":
+        norm, source = _explicit_norm(normalization)
+    elif entry_name is not None and entry_norm is not None:
+        norm, source = _explicit_norm(entry_norm)
+        source = f"zoo:{entry_name}"
+    elif found is not None:
+        return found, f"checkpoint:{where}"
+    elif entry_name is not None:
+        return None, f"zoo:{entry_name}"
+    elif _saved_by_project(path, arch):
+        return None, "in-project"
+    else:
+        raise CheckpointError(
+            f"checkpoint {path} carries no input normaliser, so how [0, 1] pixels reach the network is unknown; "
+            f"pass --normalization {'|'.join(NORMALIZATION_CHOICES)} (or a RobustBench entry as --arch, "
+            "e.g. cifar10/Hendrycks2019Using)")
+    if found is not None and norm is not None and not all(  # an explicit "none" drops the buffers
+            torch.allclose(torch.tensor(a), torch.tensor(b), atol=_NORM_ATOL) for a, b in zip(norm, found)):
+        raise CheckpointError(f"checkpoint {path} carries normalisation mean {found[0]}, std {found[1]} "
+                              f"({where}), but {source} says mean {norm[0]}, std {norm[1]}; pass "
+                              "--normalization auto to use the checkpoint's")
+    return norm, source
+
+
 def load_user_checkpoint(
     path: str | os.PathLike,
     arch: str,
     *,
     n_classes: int | None = None,
     normalization: str | tuple[Sequence[float], Sequence[float]] | None = "auto",
+    clamp: bool | None = None,
     allow_code: bool = False,
     map_location: str | torch.device = "cpu",
 ) -> UserCheckpoint:
@@ -219,11 +292,15 @@ def load_user_checkpoint(
         A torch file (``torch.save``).
     arch : str
         A name in ``models.ARCHITECTURES`` (``preact_resnet18``, ``wideresnet28_10``,
-        ``resnet18``, ``resnet18_imagenet``, ``resnet50``).
+        ``wideresnet34_10``, ``wideresnet``, ``resnet18``, ``resnet18_imagenet``,
+        ``resnet50``) or a zoo entry of ``training.zoo_entries`` (``cifar10/Hendrycks2019Using``).
     n_classes : int, optional
         Default: the architecture's dataset (10 for CIFAR, 1000 for ImageNet).
-    normalization : "auto", (mean, std) or None
+    normalization : "auto", "none", None, a ``models.NORMALIZATIONS`` name or (mean, std)
         How the [0, 1] inputs reach the network (step 3 of the module docstring).
+    clamp : bool, optional
+        Clamp inputs to [0, 1] before the normaliser (default: exactly when
+        MadryLab's ``normalizer`` buffers were found). Ignored without a normaliser.
     allow_code : bool
         Unpickle files that need code (runs that code: trusted files only).
     map_location : str or torch.device
@@ -240,30 +317,25 @@ def load_user_checkpoint(
         that do not fit, conflicting normalisation).
     """
     path = Path(path)
-    if not (normalization is None or normalization == "auto" or
+    if not (normalization is None or isinstance(normalization, str) or
             (isinstance(normalization, (tuple, list)) and len(normalization) == 2)):
-        raise ValueError(f"normalization must be 'auto', None or (mean, std), got {normalization!r}")
+        raise ValueError(f"normalization must be 'auto', 'none', None, a name or (mean, std), got {normalization!r}")
+    entry = zoo_entry(arch)
+    entry_name, arch = (arch, entry.arch) if entry is not None else (None, arch)
     network = build_architecture(arch, n_classes)
     own_keys = set(network.state_dict())
     state, stripped = _strip_prefixes(read_state_dict(path, allow_code=allow_code, map_location=map_location),
                                       own_keys)
     in_channels = getattr(network, "in_channels", 3)
     found, where = _pop_normaliser(state, own_keys, in_channels, path)
+    layout = layout_options(arch, {k: tuple(v.shape) for k, v in state.items()})
+    if layout:
+        network = build_architecture(arch, n_classes, **layout)
     _fit(network, state, path, arch)
-    if normalization is None:
-        norm, source = None, "none"
-    elif normalization == "auto":
-        norm, source = found, (f"checkpoint:{where}" if found else "none")
-    else:
-        norm = ([float(v) for v in torch.as_tensor(normalization[0]).flatten()],
-                [float(v) for v in torch.as_tensor(normalization[1]).flatten()])
-        source = "argument"
-        if found is not None and not all(
-                torch.allclose(torch.tensor(a), torch.tensor(b), atol=_NORM_ATOL) for a, b in zip(norm, found)):
-            raise CheckpointError(f"checkpoint {path} carries normalisation mean {found[0]}, std {found[1]} "
-                                  f"({where}), the argument says {norm[0]}, {norm[1]}; pass "
-                                  "normalization='auto' to use the checkpoint's")
+    norm, source = _choose_norm(path, arch, entry_name, entry.normalization if entry else None, normalization,
+                                found, where)
+    clamp = (found is not None and where == CLAMPING_NORMALISER) if clamp is None else bool(clamp)
     network.eval()
-    model = Normalized(network, *norm).eval() if norm is not None else network
+    model = Normalized(network, *norm, clamp=clamp).eval() if norm is not None else network
     return UserCheckpoint(model=model, network=network, normalization=norm, normalization_source=source,
-                          stripped_prefix=stripped)
+                          stripped_prefix=stripped, arch=arch, layout=layout, clamp=clamp and norm is not None)

@@ -36,7 +36,7 @@ from manifold_lab.learned import AutoencoderManifold, LearnedScore, ScoreModel, 
 __all__ = ["FitSettings", "FittedImages", "fit_or_load", "paper_eps", "CIFAR_RMS_NORM", "PAPER_CIFAR_EPS",
            "QUALITY_SIGMAS"]
 
-#: The paper's CIFAR-10 step sizes of the unit-direction robustness (THEORY.md, its
+#: The paper's CIFAR-10 step sizes of the unit-direction robustness (docs/theory.md, its
 #: released code; the figure uses 2.64).
 PAPER_CIFAR_EPS = (1.44, 2.64, 4.83, 8.86)
 #: Root-mean-square norm of a CIFAR-10 image in [0, 1]: sqrt(3072 * E[x^2]) with the

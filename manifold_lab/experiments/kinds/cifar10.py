@@ -1,6 +1,6 @@
 """Data kind ``cifar10``: CIFAR-10 from a user's folder, learned tangents, fitted or pretrained score.
 
-The paper's own image setting (THEORY.md, "The paper's image protocols"). Images
+The paper's own image setting (docs/theory.md, "The paper's image protocols"). Images
 come from ``data_dir``, a folder that holds (or is) the standard
 ``cifar-10-batches-py`` folder (``datasets.load_cifar10``, restricted unpickler;
 nothing is downloaded). As for every image kind (``kinds.images``, whose machinery this kind uses):

@@ -15,7 +15,7 @@ from manifold_lab.experiments.specs import EvalSpec, ModelSpec, Preset, TrainSpe
 
 __all__ = ["TOY_SPHERE", "TOY_SPHERE_QUICK", "TOY_SUBSPACE", "TOY_SUBSPACE_QUICK"]
 
-# toy_sphere follows THEORY.md's prototype: a 2-sphere in R^512 (a large ambient
+# toy_sphere follows docs/theory.md's prototype: a 2-sphere in R^512 (a large ambient
 # dimension so off-manifold directions dominate), 4 classes, concentration 4,
 # noise 0.01, softplus MLP, Adam. To fit 67 models in 5 minutes on 2 CPU cores the
 # MLP is 2x128 (not 2x256: same accuracy, half the cost) and every model trains
@@ -27,7 +27,7 @@ __all__ = ["TOY_SPHERE", "TOY_SPHERE_QUICK", "TOY_SUBSPACE", "TOY_SUBSPACE_QUICK
 _SPHERE_DATA = VmfSphereSpec(
     ambient_dim=512, intrinsic_dim=2, n_classes=4, noise_std=0.01, concentration=4.0,
 )
-_SIGMA = 0.1  # THEORY.md prototype's scale (tangent noise norm 0.14 on a unit sphere)
+_SIGMA = 0.1  # docs/theory.md prototype's scale (tangent noise norm 0.14 on a unit sphere)
 _SIGMAS = (0.01, 0.03, 0.1, 0.3, 1.0)
 _THEOREM_SIGMAS = (0.003, 0.01, 0.03, 0.1, 0.3)
 

@@ -12,7 +12,7 @@ from manifold_lab.training.objectives.registry import register_objective
 __all__ = ["Smoothness", "SMOOTHNESS_NOISE_STD"]
 
 #: Noise scale of ``make_objective("smoothness", weight)``: the scale of the
-#: metrics' default on/off-manifold noise (THEORY.md prototype, sigma = 0.1), so
+#: metrics' default on/off-manifold noise (docs/theory.md prototype, sigma = 0.1), so
 #: the penalty acts at the scale that is measured. Its small-noise limit is
 #: ``weight * 0.01 * ||J_z||_F^2``: a weight grid 1e-2 .. 1e2 spans effective
 #: Jacobian penalties 1e-4 .. 1, from negligible to flattening the model.
