@@ -9,7 +9,6 @@ import dataclasses
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -83,10 +82,13 @@ def test_tiny_cifar_run_end_to_end_with_the_fmnist_schema(tmp_path, cifar_dir):
     assert json.loads((out / "gallery.json").read_text())["none-s0"]["shape"] == [3, 32, 32]
 
 
-def _cli(*args, cwd=ROOT):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "manifold_lab.run", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+def _cli(capsys, *args):
+    """``python -m manifold_lab.run ARGS`` in this process (a real process prints the same
+    one line: tests/test_cli.py::test_a_real_process_prints_no_traceback)."""
+    from manifold_lab.run import main
+
+    code = main(list(args))
+    return code, capsys.readouterr().err
 
 
 def _one_line(stderr: str) -> str:
@@ -95,43 +97,45 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_cli_without_data_dir_is_a_one_line_error_before_any_run_file(tmp_path):
-    proc = _cli("cifar10", "--quick", "--out", str(tmp_path / "run"), "--no-progress")
-    assert proc.returncode == 1
-    line = _one_line(proc.stderr)
+def test_cli_without_data_dir_is_a_one_line_error_before_any_run_file(capsys, tmp_path):
+    code, err = _cli(capsys, "cifar10", "--quick", "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 2
+    line = _one_line(err)
     assert "--data-dir" in line and "cifar-10-batches-py" in line
-    assert not (tmp_path / "run" / "run.json").exists()
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("how", ["corrupt", "missing"])
-def test_cli_corrupt_or_missing_batch_is_a_one_line_error(tmp_path, how):
+def test_cli_corrupt_or_missing_batch_is_a_one_line_error(capsys, tmp_path, how):
     folder = write_cifar_folder(tmp_path / "data", n_per_batch=2, n_test=4)
     victim = folder / "data_batch_3"
     if how == "corrupt":
         victim.write_bytes(victim.read_bytes()[:100])
     else:
         victim.unlink()
-    proc = _cli("cifar10", "--quick", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"),
-                "--no-progress")
-    assert proc.returncode == 1
-    line = _one_line(proc.stderr)
+    code, err = _cli(capsys, "cifar10", "--quick", "--data-dir", str(tmp_path / "data"), "--out",
+                     str(tmp_path / "run"), "--no-progress")
+    assert code == 2
+    line = _one_line(err)
     assert "data_batch_3" in line and ("corrupt" in line if how == "corrupt" else "not found" in line
                                        or "missing" in line or "no such" in line.lower())
-    assert not (tmp_path / "run" / "run.json").exists()
+    assert not (tmp_path / "run").exists()
 
 
-def test_cli_data_dir_that_is_not_a_directory(tmp_path):
-    proc = _cli("cifar10", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r"))
-    assert proc.returncode == 2 and "is not a directory" in _one_line(proc.stderr)
+def test_cli_data_dir_that_is_not_a_directory(capsys, tmp_path):
+    code, err = _cli(capsys, "cifar10", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
+                     str(tmp_path / "r"))
+    assert code == 2 and "is not a directory" in _one_line(err)
 
 
 def test_too_few_images_for_the_quick_preset_is_a_one_line_error(tmp_path, cifar_dir):
     preset = dataclasses.replace(get_preset("cifar10", quick=True),
                                  data=dataclasses.replace(get_preset("cifar10", quick=True).data,
                                                           data_dir=str(cifar_dir)))
-    with pytest.raises(ValueError, match="n_fit: asked for 400 images but only 60") as info:
+    with pytest.raises(ValueError, match="data.n_fit = 400 asks for 400 training images but only 60") as info:
         run_experiment(preset, tmp_path / "run", progress=False, figures=False)
     assert "\n" not in str(info.value)
+    assert not (tmp_path / "run").exists()
 
 
 # ---- a user's pretrained DDPM and local LPIPS weights -----------------------------------

@@ -298,10 +298,11 @@ def test_cli_distractor_dir(capsys, tmp_path, idx_dir, npm_dir):
             (["fmnist", "--quick", "--distractor-dir", npm_dir], "has no distractor half"),
             (["fmnist_distractor", "--quick", "--distractor-dir", str(tmp_path / "nope")], "is not a directory"),
             (["fmnist_distractor", "--quick", "--data-dir", idx_dir, "--distractor-dir", npm_dir],
-             "n_fit: asked for 2000 images but only 64")):
+             "data.n_fit = 2000 asks for 2000 training images but only 64")):
         code = main([*argv, "--out", str(tmp_path / "run"), "--no-progress"])
         err = capsys.readouterr().err
-        assert code != 0 and err.count("\n") == 1 and message in err, err
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "run").exists()
 
 
 # ---- LPIPS from local weight files ---------------------------------------------------------

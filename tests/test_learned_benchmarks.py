@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -13,6 +15,7 @@ def _load(name):
     return module
 
 
+@pytest.mark.slow  # the benchmark script (54 s at load ~10); AutoencoderManifold bases: test_learned_autoencoder
 def test_tangent_benchmark_paths_agree():
     bench = _load("bench_learned_tangent")
     r = bench.compare(images=3, naive_images=1, latent_dim=2, width=4, repeats=1)

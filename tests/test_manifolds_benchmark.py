@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tangent_jacobian.py"
@@ -15,6 +16,7 @@ def _load():
     return module
 
 
+@pytest.mark.slow  # the benchmark script (65 s / 42 s at load ~10); the fast path itself: test_manifolds_immersed
 def test_benchmark_paths_agree_at_tiny_size():
     bench = _load()
     r = bench.compare(batch=2, naive_images=1, latent_dim=3, width=4, repeats=1)
@@ -22,6 +24,7 @@ def test_benchmark_paths_agree_at_tiny_size():
     assert r["max_subspace_error"] < bench.MAX_SUBSPACE_ERROR
 
 
+@pytest.mark.slow  # the benchmark script (65 s / 42 s at load ~10); the fast path itself: test_manifolds_immersed
 def test_naive_jacobian_is_the_decoder_jacobian():
     # The reference path itself, against torch.autograd.functional.jacobian in float64.
     bench = _load()

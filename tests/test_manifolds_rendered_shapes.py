@@ -26,7 +26,8 @@ def test_samples_are_images_of_the_right_shape(pose):
     assert bool((z.abs() <= half).all())
 
 
-@pytest.mark.parametrize("pose", POSES)
+# One pose in the default suite (54-82 s each at load ~10); every pose with -m slow.
+@pytest.mark.parametrize("pose", [POSES[0], *(pytest.param(p, marks=pytest.mark.slow) for p in POSES[1:])])
 @settings(max_examples=3)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_tangent_basis_matches_central_differences(pose, seed):

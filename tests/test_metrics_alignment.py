@@ -113,7 +113,7 @@ def test_float32_qr_basis_passes_large_d():
     "make, match",
     [
         (lambda B: B * 1.01, "orthonormal"),
-        (lambda B: B[..., :-1, :], r"\[\.\.\., 6, k\]"),
+        (lambda B: B[..., :-1, :], r"grad has 6 entries per point .* basis has 5 rows"),
         (lambda B: B.sum(-1), "shape"),
         (lambda B: B.masked_fill(torch.zeros_like(B, dtype=torch.bool).index_fill_(-1, torch.tensor([0]), True), float("nan")), "NaN"),
     ],

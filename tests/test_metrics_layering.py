@@ -8,7 +8,9 @@ ALLOWED_ROOTS = {"torch", "numpy", "scipy", "__future__", "math", "dataclasses",
                  # perceptual.py / lpips.py: the kept SSIM library and weight-file lookup
                  "pytorch_msssim", "os", "pathlib", "importlib",
                  # _chunking.py: the clock behind the throughput-tuned call size
-                 "time"}
+                 "time",
+                 # alignment.py: the one-line ZeroGradientWarning
+                 "warnings"}
 ALLOWED_PROJECT = ("manifold_lab._validation", "manifold_lab._modes", "manifold_lab.metrics")
 
 

@@ -227,6 +227,7 @@ def test_table_api_markdown_and_errors():
         t.column("nope")
 
 
+@pytest.mark.slow  # 65 s at load ~10; the MLP limit by default: test_mlp_taylor_error_slope_is_two
 def test_mlp_theorem_large_ambient_many_draws():
     # A wider check: d = 64, k = 4, 5 points, 8192 draws, σ over three decades.
     p = {"dims": (64, 4), "width": 64, "depth": 2, "act": "softplus", "seed": 7}

@@ -36,6 +36,7 @@ def test_same_seed_bit_identical_weights(name):
     assert not _same(w1, w3)
 
 
+@pytest.mark.slow  # 135 s at load ~10; trained-vs-Bayes by default: test_bayes_classifier (held-out NLL)
 def test_reaches_bayes_accuracy_on_gaussian_signal_distractor():
     dist = GaussianSignalDistractor(3, 4, 16, n_classes=3, noise_std=0.3, seed=0, class_separation=2.0)
     g = torch.Generator().manual_seed(0)
