@@ -86,6 +86,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="fmnist, cifar10: a folder with LPIPS-AlexNet's weights (alexnet-owt-7be5be79.pth from the "
                         "torch hub cache, alex.pth from the lpips package) adds score_lpips; nothing is downloaded")
     p.add_argument("--seed", default="0", help=f"base seed, an integer in [0, {MAX_SEED}] (default 0)")
+    p.add_argument("--seeds", default=None,
+                   help="seeds per strength (default: the preset's): fewer to trade the seed spread for "
+                        "time, more for a tighter one; part of the run's configuration")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N, mps")
     p.add_argument("--jobs", default="auto",
                    help="models at a time: local worker processes (default: usable CPUs, "
@@ -125,6 +128,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.name is not None and args.name not in PRESET_INDEX and not _added_at_run_time(args.name):
         raise UsageError(unknown_preset_message(args.name))
     args.seed = parse_int("--seed", args.seed, minimum=0, maximum=MAX_SEED)
+    if args.seeds is not None:
+        args.seeds = parse_int("--seeds", args.seeds, minimum=1)
     if args.jobs != "auto":
         args.jobs = parse_int("--jobs", args.jobs, minimum=1)
     args.weak_ratio = parse_positive("--weak-ratio", args.weak_ratio)
@@ -250,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         preset = get_preset(args.name, quick=args.quick)
         preset = dataclasses.replace(preset, data=_data_options(preset.data, args))
+        if args.seeds is not None:
+            preset = dataclasses.replace(preset, n_seeds=args.seeds)
         device = resolve_device(args.device, backend=args.backend)
         check_preset(preset)
         backend = _make_backend(args)
