@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 #: Wall-clock fields: the only ones that may differ between two runs.
-TIMINGS = frozenset({"train_s", "eval_s", "runtime_s", "runtime_total_s", "compute_s"})
+TIMINGS = frozenset({"train_s", "eval_s", "train_cpu_s", "eval_cpu_s", "runtime_s", "runtime_total_s", "compute_s",
+                     "compute_cpu_s"})
 
 #: Text reports compared verbatim (models.csv without its timing columns).
 _TEXT_FILES = ("robustness_curves.csv", "summary.txt", "theorem_3_1.md")

@@ -34,7 +34,8 @@ SMALL = dataclasses.replace(TINY, sweep=TINY.sweep[:1])
 N_SMALL = SMALL.n_models + 1
 
 #: Wall-clock fields: the only ones allowed to differ between two runs.
-TIMINGS = {"train_s", "eval_s", "runtime_s", "runtime_total_s", "compute_s"}
+TIMINGS = {"train_s", "eval_s", "train_cpu_s", "eval_cpu_s", "runtime_s", "runtime_total_s", "compute_s",
+           "compute_cpu_s"}
 
 
 def _without_timings(obj):
