@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 
 __all__ = [
+    "check_class_labels",
     "check_finite",
     "check_float_dtype",
     "check_last_dim",
@@ -99,3 +100,18 @@ def check_image_batch(who: str, x: torch.Tensor, channels: int, size: Sequence[i
         return
     hw = "h, w" if size is None else ", ".join(map(str, size))
     raise ValueError(f"{who} expects x of shape [n, {channels}, {hw}], got {list(x.shape)}")
+
+
+def check_class_labels(y: torch.Tensor | int, n: int, n_classes: int) -> torch.Tensor:
+    """``y`` (one label or ``[n]``) as an int64 ``[n]`` tensor in ``[0, n_classes)`` on ``y``'s
+    device; one-line ``ValueError`` for float/bool labels, a wrong count or a label out of range."""
+    y = torch.as_tensor(y)
+    if y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    y = y.to(torch.int64)
+    y = y.expand(n) if y.ndim == 0 else y
+    if y.shape != (n,):
+        raise ValueError(f"y must be one label or have {n} entries (one per image), got shape {list(y.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"labels y must lie in [0, {n_classes - 1}], got range [{int(y.min())}, {int(y.max())}]")
+    return y

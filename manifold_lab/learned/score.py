@@ -32,6 +32,7 @@ from manifold_lab.data.smoothed import (
     smoothed_posterior_grad,
     smoothed_score,
 )
+from manifold_lab._validation import check_class_labels
 from manifold_lab.learned._images import as_images
 
 __all__ = ["ScoreModel", "ExactScore", "sigma_per_example"]
@@ -84,17 +85,7 @@ class ScoreModel(abc.ABC):
         if not self.conditional:
             raise ValueError(f"{what} needs a class-conditional score model, but {self!r} was made without "
                              "labels; fit one with fit_denoiser(x, labels=y, n_classes=C, ...)")
-        y = torch.as_tensor(y)
-        if y.dtype.is_floating_point or y.dtype == torch.bool:
-            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        y = y.to(torch.int64).cpu()
-        y = y.expand(n) if y.ndim == 0 else y
-        if y.shape != (n,):
-            raise ValueError(f"y must be one label or have {n} entries (one per image), got shape {list(y.shape)}")
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
-            raise ValueError(f"labels y must lie in [0, {self.n_classes - 1}], got range "
-                             f"[{int(y.min())}, {int(y.max())}]")
-        return y
+        return check_class_labels(torch.as_tensor(y).cpu(), n, self.n_classes)
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor | float, y: torch.Tensor | int | None = None
                 ) -> torch.Tensor:

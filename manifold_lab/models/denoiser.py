@@ -38,7 +38,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from manifold_lab._validation import check_image_batch, check_positive, check_positive_int
+from manifold_lab._validation import check_class_labels, check_image_batch, check_positive, check_positive_int
 from manifold_lab.models._activations import check_smooth_activation, make_activation
 from manifold_lab.models.autoencoder import check_image_shape
 from manifold_lab.models.init import materialize
@@ -201,16 +201,7 @@ class NoiseConditionalDenoiser(nn.Module):
         if not self.conditional:
             raise ValueError("this denoiser was built without classes (n_classes=None); it has no "
                              "class-conditional output")
-        y = torch.as_tensor(y, device=device)
-        if y.dtype.is_floating_point or y.dtype == torch.bool:
-            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        y = y.to(torch.int64).expand(n) if y.ndim == 0 else y.to(torch.int64)
-        if y.shape != (n,):
-            raise ValueError(f"y must be one label or have {n} entries (one per image), got shape {list(y.shape)}")
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
-            raise ValueError(f"labels y must lie in [0, {self.n_classes - 1}], got range "
-                             f"[{int(y.min())}, {int(y.max())}]")
-        return y
+        return check_class_labels(torch.as_tensor(y, device=device), n, self.n_classes)
 
     def network(self, x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         """The raw network ``F(c_in x, c_noise)``: ``[n, c, h, w] x [n] -> [n, c, h, w]``."""
