@@ -123,6 +123,7 @@ def figure_regulariser(results: dict, regulariser: str):
     for ax in axes:
         _shade(ax, xs, labels)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # within a decade its labels overlap
         ax.grid(True, which="major", alpha=0.3, zorder=1)
     for ax in axes[2:]:
         meaning = results["config"].get("strength_meaning", {}).get(regulariser, regulariser)
@@ -186,6 +187,8 @@ def figure_regulariser(results: dict, regulariser: str):
     highs = [v for g in groups for key in ("score_cosine", "cond_score_cosine", "avg_score_cosine",
                                            "sum_logits_cosine", "bayes_grad_cosine")
              for v in (g.get(key + "_max"),) if v is not None and math.isfinite(v)]
+    if unreg.get("score_cosine") is not None and math.isfinite(unreg["score_cosine"]):
+        lows.append(unreg["score_cosine"])  # keep its dotted line in view
     top = 1.02 if exact else min(1.02, max(0.1, 1.25 * max(highs, default=0.1)))
     ax.set_ylim(min(0.0, 1.1 * min(lows, default=0.0)), top)
     ax.axhline(0.0, color="gray", lw=0.6, zorder=1)
