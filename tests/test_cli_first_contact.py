@@ -265,3 +265,22 @@ def test_workers_take_no_semaphore_for_tqdm():
             tqdm._lock = saved
         elif "_lock" in tqdm.__dict__:
             del tqdm._lock
+
+
+def test_seeds_overrides_the_presets_seeds_and_is_part_of_the_configuration(capsys, tmp_path, monkeypatch):
+    """--seeds N changes n_seeds (so a directory of the preset's own seeds is another
+    configuration, named as such); --seeds 0 is a one-line usage error."""
+    monkeypatch.setitem(PRESETS, "tiny", (TINY, TINY))
+    from manifold_lab.experiments.presets import preset_to_dict
+
+    code, out, err = _run_main(capsys, ["tiny", "--seeds", "0", "--out", str(tmp_path / "a")])
+    assert code == EXIT_USAGE and out == "" and "--seeds must be an integer >= 1" in err and err.count("\n") == 1
+    config = json.loads(json.dumps(preset_to_dict(TINY)))
+    stored = {"fingerprint": "0123456789abcdef", "preset": TINY.name, "base_seed": 0, "quick": False,
+              "config": config}
+    (tmp_path / "run.json").write_text(json.dumps(stored))
+    (tmp_path / "models").mkdir()
+    seeds = TINY.n_seeds + 1
+    code, out, err = _run_main(capsys, ["tiny", "--seeds", str(seeds), "--out", str(tmp_path), "--no-progress"])
+    assert code == EXIT_USAGE
+    assert f"n_seeds {TINY.n_seeds} there, {seeds} here" in err, err
