@@ -229,10 +229,12 @@ class ImageReference(Reference):
         if getattr(self.fitted.score, "conditional", False):
             # The learned Bayes gradient grad log p_sigma(y|x) at the score's sigma and over
             # bayes_sigmas (noise-augmented models are read at their own sigma).
-            extras["bayes_grad"] = self._bayes_gradient(x, y, self.score_sigma).to(device, dtype)
+            by_sigma = {sig: self._bayes_gradient(x, y, sig).to(device, dtype)
+                        for sig in {*self.bayes_sigmas, self.score_sigma}}
+            extras["bayes_grad"] = by_sigma[self.score_sigma]
             if self.bayes_sigmas:
-                extras["bayes_grad_by_sigma"] = {s: self._bayes_gradient(x, y, s).to(device, dtype)
-                                                 for s in self.bayes_sigmas}
+                # The score's sigma is computed once even when it is also on the curve.
+                extras["bayes_grad_by_sigma"] = {sig: by_sigma[sig] for sig in self.bayes_sigmas}
                 extras["curves"]["bayes_grad_curve"] = bayes_grad_curve
         if self.lpips is not None:
             extras.update(lpips=self.lpips, lpips_size=self.lpips_size)
