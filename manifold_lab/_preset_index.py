@@ -39,7 +39,7 @@ PRESET_INDEX: dict[str, PresetEntry] = {
         66, 17, "bayes_optimal"),
     "mnist": PresetEntry(
         "MNIST digits (--data-dir), SmallCNN (GELU); autoencoder tangents, class-conditional denoiser "
-        "score and Bayes gradient; 4 regularisers x 4 strengths x 3 seeds", 51, 9, None),
+        "score and Bayes gradient; 4 regularisers x 3 strengths x 3 seeds", 39, 9, None),
     "fmnist": PresetEntry(
         "Fashion-MNIST, SmallCNN (GELU); autoencoder tangents, class-conditional denoiser score and "
         "Bayes gradient; 4 regularisers x 3 strengths", 13, 9, None),

@@ -114,9 +114,24 @@ def test_small_cnn_odd_sizes_and_channels():
     assert SmallCNN(3, 7, image_size=31)(torch.randn(2, 3, 31, 31)).shape == (2, 7)
 
 
+def test_small_cnn_conv_channels_set_every_layer_and_round_trip_through_config():
+    net = SmallCNN(1, 10, image_size=28, channels=(24, 48), seed=3)
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 24), (24, 48)]
+    # 3x3 convs, a 48 * 7 * 7 -> 128 hidden layer, 128 -> 10 logits
+    n_params = (9 * 1 * 24 + 24) + (9 * 24 * 48 + 48) + (48 * 49 * 128 + 128) + (128 * 10 + 10)
+    assert sum(p.numel() for p in net.parameters()) == n_params
+    rebuilt = build_model("SmallCNN", net.config())
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.equal(rebuilt(x), net(x))
+    # the default is left out of the config, so configs written before the option read the same
+    assert "channels" not in SmallCNN(seed=0).config() and net.config()["channels"] == [24, 48]
+
+
 @pytest.mark.parametrize("bad", [
     lambda: MLP(0, 2), lambda: MLP(4, 2, hidden=(3, 0)), lambda: MLP(4, 2, activation="swish2"),
     lambda: SmallCNN(image_size=3), lambda: ResNet18(width=0), lambda: MLP(4, 2, seed=-1),
+    lambda: SmallCNN(channels=(8,)), lambda: SmallCNN(channels=(8, 0)),
 ])
 def test_bad_constructor_arguments_are_one_line_value_errors(bad):
     with pytest.raises(ValueError) as err:

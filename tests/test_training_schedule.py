@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from manifold_lab.experiments import TrainSpec
 from manifold_lab.models import SmallCNN
 from manifold_lab.training import make_objective, train
-from manifold_lab.training.augment import AUGMENTATIONS, crop_flip, get_augmentation
+from manifold_lab.training.augment import AUGMENTATIONS, crop_flip, get_augmentation, shift
 from manifold_lab.training.trainer import step_lr
 
 
@@ -45,16 +45,41 @@ def test_crop_flip_is_seeded_and_varies():
     assert (a != x).flatten(1).any(1).float().mean() > 0.5
 
 
+@pytest.mark.parametrize("padding", [0, 1, 2])
+def test_shift_is_one_translation_with_zero_fill_per_example(padding):
+    x = _images(n=16, c=2)
+    out = shift(x, torch.Generator().manual_seed(5), padding=padding)
+    assert out.shape == x.shape
+    seen = set()
+    for i in range(x.shape[0]):
+        # out[i][:, r, c] == x[i][:, r + dr, c + dc] where that pixel exists, else 0.
+        matches = []
+        for dr in range(-padding, padding + 1):
+            for dc in range(-padding, padding + 1):
+                want = torch.zeros_like(x[i])
+                rows, cols = slice(max(0, -dr), 8 - max(0, dr)), slice(max(0, -dc), 8 - max(0, dc))
+                src_rows, src_cols = slice(max(0, dr), 8 + min(0, dr)), slice(max(0, dc), 8 + min(0, dc))
+                want[:, rows, cols] = x[i][:, src_rows, src_cols]
+                if torch.equal(out[i], want):
+                    matches.append((dr, dc))
+        assert len(matches) == 1, f"image {i} is no translation by <= {padding} px of its input"
+        seen.add(matches[0])
+    assert seen == {(0, 0)} if padding == 0 else len(seen) > 2  # offsets vary between images
+    assert torch.equal(shift(x, torch.Generator().manual_seed(5), padding=padding), out)  # seeded
+
+
 def test_bad_augmentation_inputs():
     with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
         get_augmentation("rotate")
     with pytest.raises(ValueError, match=r"\[n, c, h, w\]"):
         crop_flip(torch.zeros(3, 8, 8))
+    with pytest.raises(ValueError, match=r"shift needs images \[n, c, h, w\]"):
+        shift(torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="unknown augmentation"):
         TrainSpec(n_train=1, epochs=1, lr=1.0, batch_size=1, augment="rotate")
     with pytest.raises(ValueError, match="fractions"):
         TrainSpec(n_train=1, epochs=1, lr=1.0, batch_size=1, lr_milestones=(0.5, 1.5))
-    assert set(AUGMENTATIONS) == {"crop_flip"}
+    assert set(AUGMENTATIONS) == {"crop_flip", "shift"}
 
 
 def test_step_lr_matches_torch_multisteplr():
