@@ -1,10 +1,18 @@
-"""Shared pytest/hypothesis configuration.
+"""Shared pytest/hypothesis configuration, and the fixtures that start processes.
 
 Hypothesis runs derandomized (same examples every run) with no deadline: torch
 calls have variable latency and a flaky deadline is not a failing property.
+
+Starting Ray, or worker processes that import torch, costs seconds of CPU each time,
+so the suite does it once: ``ray_instance`` (one local Ray instance for the session)
+and ``small_parallel_run`` (the small tiny preset run by two local worker processes,
+which both the pipeline's serial-vs-parallel test and the Ray backend's
+same-numbers-as-local tests compare against).
 """
 
+import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,3 +43,40 @@ def cuda_device():
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
     return torch.device("cuda")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """One local Ray instance (num_cpus=2) for the whole session; skipped without Ray.
+
+    ``RayBackend`` joins a Ray instance that is already running (and leaves it running),
+    so every Ray test, and ``run.main(... --backend ray)`` called in-process, uses this one.
+    """
+    ray = pytest.importorskip("ray")
+    # Workers import the test fakes by reference, so they need tests/ on their path.
+    path = os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+             runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def small_parallel_run(tmp_path_factory):
+    """``experiments_fakes.SMALL`` run with ``jobs=2``: two local worker processes with one torch
+    thread each (as each Ray task has), even on a one-core machine. Returns (out dir, results)."""
+    from experiments_fakes import SMALL
+    from manifold_lab.experiments.backends import local as local_backend
+    from manifold_lab.experiments.pipeline import run_experiment
+
+    out = tmp_path_factory.mktemp("small_parallel")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(local_backend, "usable_cpus", lambda: 2)
+    try:
+        results = run_experiment(SMALL, out, jobs=2, progress=False, figures=False)
+    finally:
+        mp.undo()
+    return out, results
