@@ -5,6 +5,7 @@ MaskedImageSignalDistractor check (distractor sensitivity exactly zero)."""
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -42,14 +43,26 @@ def tiny(name: str, data_dir: str):
         sweep=tuple((n, v[:1], o) for n, v, o in preset.sweep))
 
 
+@pytest.fixture(scope="module")
+def tiny_fmnist_run(tmp_path_factory, idx_dir):
+    """The tiny fmnist run (with figures), once per module: (preset, out, results).
+    Tests that change the directory work on a copy."""
+    preset = tiny("fmnist", idx_dir)
+    out = tmp_path_factory.mktemp("tiny_fmnist") / "run"
+    return preset, out, run_experiment(preset, out, jobs=1, progress=False, figures=True)
+
+
 @pytest.mark.parametrize("name,fields", [
     ("fmnist", ("score_ssim", "paper_on", "paper_off")),
     ("fmnist_distractor", ("signal_sensitivity", "distractor_sensitivity")),
 ])
-def test_tiny_image_run_end_to_end_and_resume(tmp_path, idx_dir, name, fields):
-    preset = tiny(name, idx_dir)
-    out = tmp_path / "run"
-    results = run_experiment(preset, out, jobs=1, progress=False, figures=True)
+def test_tiny_image_run_end_to_end_and_resume(request, tmp_path, idx_dir, name, fields):
+    if name == "fmnist":
+        preset, out, results = request.getfixturevalue("tiny_fmnist_run")
+    else:
+        preset = tiny(name, idx_dir)
+        out = tmp_path / "run"
+        results = run_experiment(preset, out, jobs=1, progress=False, figures=True)
     assert results["config"]["reference"] == "unregularised"
     assert results["bayes_optimal"] is None
     common = ("regularizer", "strength", "seed", "accuracy", "on_robustness", "off_robustness",
@@ -75,11 +88,11 @@ def test_tiny_image_run_end_to_end_and_resume(tmp_path, idx_dir, name, fields):
     assert to_jsonable(again["models"]) == to_jsonable(results["models"])  # NaN -> None
 
 
-def test_resumed_models_use_the_cached_fits(tmp_path, idx_dir):
+def test_resumed_models_use_the_cached_fits(tmp_path, tiny_fmnist_run):
     """A model recomputed after an interruption sees the same fitted ground truth."""
-    preset = tiny("fmnist", idx_dir)
+    preset, finished, first = tiny_fmnist_run
     out = tmp_path / "run"
-    first = run_experiment(preset, out, jobs=1, progress=False, figures=False)
+    shutil.copytree(finished, out)
     victim = next(r["id"] for r in first["models"] if r["regularizer"] != "none")
     (out / "models" / f"{victim}.json").unlink()
     second = run_experiment(preset, out, jobs=1, progress=False, figures=False)
@@ -323,7 +336,9 @@ def test_fmnist_lpips_field_from_local_weights(tmp_path, idx_dir):
     weights.mkdir()
     backbone, linear = write_weights(weights)
     preset = tiny("fmnist", idx_dir)
-    preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, lpips_dir=str(weights)))
+    # One regulariser (two models): the field is computed the same way for every row.
+    preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, lpips_dir=str(weights)),
+                                 sweep=preset.sweep[:1])
     results = run_experiment(preset, tmp_path / "run", jobs=1, progress=False, figures=False)
     assert all(r["score_lpips"] is not None and r["score_lpips"] <= 1 for r in results["models"])
     assert "score_lpips" in (tmp_path / "run" / "models.csv").read_text().splitlines()[0]
