@@ -1,7 +1,7 @@
 """Killing the command line: workers die with their parent, SIGTERM ends the run
 like Ctrl-C, and a killed invocation's time is still counted.
 
-Real processes: a driver runs ``manifold_lab.run.main`` on the tiny preset with
+Real processes: a driver runs ``manifold_lab.run.main`` on the small tiny preset (``SMALL``) with
 two local workers whose jobs never end (they record their pids and sleep), and
 the test kills it. Every wait is bounded; whatever survives is killed by pid.
 On the Ray backend the default suite sends SIGTERM to ``run.main`` running in this
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments_fakes import TINY
+from experiments_fakes import SMALL
 from process_helpers import pid_alive
 from manifold_lab.experiments.pipeline import run_experiment
 
@@ -32,12 +32,12 @@ import functools, sys
 sys.path[:0] = [{tests!r}, {root!r}]
 
 if __name__ == "__main__":  # spawned workers import this file too
-    from experiments_fakes import TINY, sleeping_run_job
+    from experiments_fakes import SMALL, sleeping_run_job
     from manifold_lab import run
     from manifold_lab.experiments import presets, rundir, sweep
     from manifold_lab.experiments.backends import local
 
-    presets.PRESETS["tiny"] = (TINY, TINY)
+    presets.PRESETS["tiny"] = (SMALL, SMALL)  # every kind of job, the fewest models
     rundir.HEARTBEAT_S = 0.2
     local.usable_cpus = lambda: 2  # two workers even on a one-core machine
     sweep.run_job = functools.partial(sleeping_run_job, marker_dir=sys.argv[1])
@@ -97,7 +97,7 @@ def test_sigkill_of_the_parent_ends_its_workers_and_its_time_is_counted(driver, 
     killed = json.loads((out / "run.json").read_text())["invocations_s"]
     assert len(killed) == 1 and killed[0] > 0  # the heartbeat recorded the killed invocation
     # Its lock died with it: the next run resumes, and counts the killed invocation.
-    results = run_experiment(TINY, out, jobs=1, progress=False, figures=False)
+    results = run_experiment(SMALL, out, jobs=1, progress=False, figures=False)
     invocations = json.loads((out / "run.json").read_text())["invocations_s"]
     assert invocations[0] == killed[0] and len(invocations) == 2
     assert results["runtime_total_s"] == pytest.approx(sum(invocations))
@@ -134,7 +134,7 @@ def test_sigterm_during_a_ray_run_ends_it_like_ctrl_c_with_one_line(ray_instance
     markers = tmp_path / "markers"
     markers.mkdir()
     out = tmp_path / "run"
-    monkeypatch.setitem(presets.PRESETS, "tiny", (TINY, TINY))
+    monkeypatch.setitem(presets.PRESETS, "tiny", (SMALL, SMALL))
     monkeypatch.setattr(rundir, "HEARTBEAT_S", 0.2)
     monkeypatch.setattr(sweep, "run_job", functools.partial(sleeping_run_job, marker_dir=str(markers)))
 
