@@ -7,7 +7,8 @@ Starting Ray, or worker processes that import torch, costs seconds of CPU each t
 so the suite does it once: ``ray_instance`` (one local Ray instance for the session)
 and ``small_parallel_run`` (the small tiny preset run by two local worker processes,
 which both the pipeline's serial-vs-parallel test and the Ray backend's
-same-numbers-as-local tests compare against).
+same-numbers-as-local tests compare against). ``tiny_fmnist_run`` is the tiny
+Fashion-MNIST run that test_image_kinds.py checks and test_cifar10.py compares with.
 """
 
 import dataclasses
@@ -80,3 +81,26 @@ def small_parallel_run(tmp_path_factory):
     finally:
         mp.undo()
     return out, results
+
+
+@pytest.fixture(scope="session")
+def fmnist_idx_dir(tmp_path_factory):
+    """Fashion-MNIST IDX files written here: 64 training and 24 test images."""
+    from test_datasets_readers import write_idx_set
+
+    folder = tmp_path_factory.mktemp("fmnist_idx")
+    write_idx_set(folder, n_train=64, n_test=24)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_fmnist_run(tmp_path_factory, fmnist_idx_dir):
+    """``test_image_kinds.tiny("fmnist")`` run once, with figures: (preset, out, results).
+    Tests that change the directory work on a copy."""
+    from test_image_kinds import tiny
+
+    from manifold_lab.experiments import run_experiment
+
+    preset = tiny("fmnist", fmnist_idx_dir)
+    out = tmp_path_factory.mktemp("tiny_fmnist") / "run"
+    return preset, out, run_experiment(preset, out, jobs=1, progress=False, figures=True)

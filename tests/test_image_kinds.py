@@ -19,7 +19,7 @@ from manifold_lab.experiments.metric_fields import half_sensitivity
 from manifold_lab.experiments.presets import preset_to_dict
 from manifold_lab.experiments.reports import to_jsonable
 from manifold_lab.experiments.sweep import REFERENCE_DIR
-from test_datasets_readers import write_idx_set, write_npm
+from test_datasets_readers import write_npm
 
 _FITS = dict(n_fit=48, latent_dim=4, ae_epochs=1, ae_width=8, denoiser_epochs=1, denoiser_width=8,
              n_directions=2)
@@ -29,10 +29,8 @@ _EVAL = EvalSpec(n_points=6, n_accuracy=8, sigma=0.1, sigmas=(0.03, 0.1), n_samp
 
 
 @pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fmnist_idx")
-    write_idx_set(folder, n_train=64, n_test=24)
-    return str(folder)
+def idx_dir(fmnist_idx_dir):
+    return fmnist_idx_dir
 
 
 def tiny(name: str, data_dir: str):
@@ -41,15 +39,6 @@ def tiny(name: str, data_dir: str):
     return dataclasses.replace(
         preset, data=cls(data_dir=data_dir, **_FITS), train=_TRAIN, eval=_EVAL, n_seeds=1,
         sweep=tuple((n, v[:1], o) for n, v, o in preset.sweep))
-
-
-@pytest.fixture(scope="module")
-def tiny_fmnist_run(tmp_path_factory, idx_dir):
-    """The tiny fmnist run (with figures), once per module: (preset, out, results).
-    Tests that change the directory work on a copy."""
-    preset = tiny("fmnist", idx_dir)
-    out = tmp_path_factory.mktemp("tiny_fmnist") / "run"
-    return preset, out, run_experiment(preset, out, jobs=1, progress=False, figures=True)
 
 
 @pytest.mark.parametrize("name,fields", [
@@ -294,8 +283,10 @@ def test_mnist_distractor_ground_truth_uses_each_halfs_own_fits(digit_ref):
 
 def test_tiny_mnist_distractor_run_reports_both_fits(tmp_path, idx_dir, npm_dir):
     preset = tiny("fmnist_distractor", idx_dir)
+    # One regulariser (two models): the rows and fits checked here do not depend on it.
     preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, distractor="mnist",
-                                                                  distractor_dir=npm_dir))
+                                                                  distractor_dir=npm_dir),
+                                 sweep=preset.sweep[:1])
     results = run_experiment(preset, tmp_path / "run", jobs=1, progress=False, figures=False)
     fits = results["reference_fits"]
     assert fits["distractor"] == "mnist" and fits["distractor_images"] == {"train": 40, "test": 10}
