@@ -20,19 +20,12 @@ import time
 from manifold_lab._cli import (
     EXIT_FAILED, EXIT_USAGE, PROG, OneLineParser, UsageError, parse_int, parse_positive, resolve_device,
 )
-from manifold_lab.experiments.checkpoint_data import DATASETS, EvalDataOptions, build_reference, load_eval_data
-from manifold_lab.experiments.checkpoint_eval import (
-    SCHEMA, SCHEMA_VERSION, SIGMA, SIGMAS, check_checkpoints, check_eval_dir, eval_spec, evaluate_checkpoints,
-    summary_text, write_marker, write_results,
+# Torch-free: --help and argument errors answer before torch and matplotlib are imported
+# (the experiment modules are imported in _prepare and _run, once the arguments are good).
+from manifold_lab._evaluate_index import (
+    ARCHITECTURE_CLASSES, ATTACK_NAMES, DATASETS, DEFAULT_EPS, DEFAULT_STEPS, NORMALIZATIONS, ZOO_ENTRIES, AttackSpec,
+    zoo_entry,
 )
-from manifold_lab.experiments.reports import present_fields
-from manifold_lab.experiments.robust_accuracy import ATTACKS, DEFAULT_EPS, DEFAULT_STEPS, AttackSpec
-from manifold_lab.experiments.rundir import RunDirError
-from manifold_lab.experiments.sweep import REFERENCE_DIR
-from manifold_lab.metrics.lpips import weight_files_in
-from manifold_lab.models import ARCHITECTURES
-from manifold_lab.models.normalized import NORMALIZATIONS
-from manifold_lab.training.zoo_entries import ZOO_ENTRIES, zoo_entry
 
 __all__ = ["main", "parse_evaluate_args", "parse_normalization"]
 
@@ -51,7 +44,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, nargs="+", metavar="FILE",
                    help="torch files: a state_dict, or one under 'state_dict'/'model' (RobustBench, MadryLab)")
     p.add_argument("--arch", required=True,
-                   help=f"architecture: {', '.join(ARCHITECTURES)}, or a RobustBench entry DATASET/ID "
+                   help=f"architecture: {', '.join(ARCHITECTURE_CLASSES)}, or a RobustBench entry DATASET/ID "
                         "(e.g. cifar10/Hendrycks2019Using; the list: training.zoo_entries)")
     p.add_argument("--out", help="output directory (default runs/evaluate-DATASET-<timestamp>)")
     p.add_argument("--n-classes", default=None, help="outputs of the models (default: 10 CIFAR, 1000 ImageNet)")
@@ -61,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clamp", default="auto", choices=("auto", "on", "off"),
                    help="clamp inputs to [0, 1] before the normaliser (auto: on for MadryLab checkpoints, whose "
                         "normaliser clamps)")
-    p.add_argument("--attack", default=None, choices=tuple(ATTACKS),
+    p.add_argument("--attack", default=None, choices=ATTACK_NAMES,
                    help="also report accuracy under this PGD attack (not AutoAttack)")
     p.add_argument("--eps", default=None,
                    help="attack radius in [0, 1] pixels (default: CIFAR-10 Linf 8/255, L2 0.5; ImageNet Linf "
@@ -117,9 +110,9 @@ def parse_evaluate_args(argv: list[str]) -> argparse.Namespace:
     """Parse the arguments after ``evaluate``; ``UsageError`` (one line) on bad input."""
     a = _build_parser().parse_args(argv)
     entry = zoo_entry(a.arch)
-    if a.arch not in ARCHITECTURES and entry is None:
+    if a.arch not in ARCHITECTURE_CLASSES and entry is None:
         raise UsageError(f"--arch {a.arch!r} is not a known architecture or RobustBench entry; choose one of "
-                         f"{', '.join(ARCHITECTURES)}, or DATASET/ID from training.zoo_entries "
+                         f"{', '.join(ARCHITECTURE_CLASSES)}, or DATASET/ID from training.zoo_entries "
                          f"(e.g. {next(iter(ZOO_ENTRIES))})")
     if entry is not None and entry.dataset != a.dataset:
         raise UsageError(f"--arch {a.arch} is a {entry.dataset} model but --dataset is {a.dataset}")
@@ -141,7 +134,7 @@ def parse_evaluate_args(argv: list[str]) -> argparse.Namespace:
     a.n_accuracy = a.n_accuracy or a.n_points
     a.fit_images = a.fit_images or DEFAULT_FIT_IMAGES[a.dataset]
     if a.n_classes is None:
-        a.n_classes = ARCHITECTURES[entry.arch if entry is not None else a.arch][1]
+        a.n_classes = ARCHITECTURE_CLASSES[entry.arch if entry is not None else a.arch]
     return a
 
 
@@ -160,6 +153,8 @@ def _parse_eps(text: str | None) -> float | None:
 
 
 def _config(a: argparse.Namespace, device: str) -> dict:
+    from manifold_lab.experiments.checkpoint_eval import SIGMA, SIGMAS
+
     norm = a.normalization
     return {"dataset": a.dataset, "data_dir": a.data_dir, "checkpoints": list(a.checkpoint), "arch": a.arch,
             "n_classes": a.n_classes,
@@ -176,6 +171,11 @@ def _config(a: argparse.Namespace, device: str) -> dict:
 
 def _prepare(a: argparse.Namespace):
     """Every check that needs no fitting: device, out dir, checkpoints, data."""
+    from manifold_lab.experiments.checkpoint_data import EvalDataOptions, load_eval_data
+    from manifold_lab.experiments.checkpoint_eval import check_checkpoints, check_eval_dir, write_marker
+    from manifold_lab.experiments.rundir import RunDirError
+    from manifold_lab.metrics.lpips import weight_files_in
+
     device = resolve_device(a.device)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
@@ -203,6 +203,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _run(a: argparse.Namespace) -> int:
+    from manifold_lab.experiments.checkpoint_data import build_reference
+    from manifold_lab.experiments.checkpoint_eval import (
+        SCHEMA, SCHEMA_VERSION, eval_spec, evaluate_checkpoints, summary_text, write_results,
+    )
+    from manifold_lab.experiments.reports import present_fields
+    from manifold_lab.experiments.sweep import REFERENCE_DIR
+
     device, out, opt, data = _prepare(a)
     t0 = time.perf_counter()
     progress = None if a.no_progress else (lambda line: print(line, flush=True))

@@ -6,6 +6,7 @@ ratio R_N/R_T = 1.8 / (1 + 30 s / s_exc), so a log grid passes weak ->
 bayes_aligned -> excessive; per-seed jitter is a fixed +-2%.
 """
 
+import dataclasses
 import math
 
 from manifold_lab.experiments.kinds import VmfSphereSpec
@@ -90,6 +91,9 @@ TINY = Preset(
     n_seeds=1,
     theorem_models=(("none", 0),),
 )
+#: TINY with its first regulariser only: every kind of job (Bayes-optimal, unregularised,
+#: regularised) at the least cost (``conftest.small_parallel_run``, the Ray backend's tests).
+SMALL = dataclasses.replace(TINY, sweep=TINY.sweep[:1])
 
 
 # --- stand-ins for sweep.run_job in worker processes (importable by reference) ---

@@ -1,15 +1,14 @@
-"""The Ray backend on one local Ray instance (num_cpus=2) shared by the module.
+"""The Ray backend on one local Ray instance (num_cpus=2) shared by the session
+(``conftest.ray_instance``).
 
 Each test runs a few tiny models: the same rows and files as the local backend,
 a worker killed mid-sweep (retried, same numbers), failures reported by model id
 after the others finish, Ctrl-C cancelling the outstanding tasks.
 """
 
-import dataclasses
 import functools
 import importlib.util
 import json
-import os
 import re
 import shutil
 import time
@@ -17,10 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments_fakes import TINY, dying_run_job, failing_run_job, sleeping_run_job
+from experiments_fakes import SMALL, dying_run_job, failing_run_job, sleeping_run_job
 from process_helpers import pid_alive
 from manifold_lab.experiments import sweep as sweep_module
-from manifold_lab.experiments.backends import local as local_backend
 from manifold_lab.experiments.pipeline import run_experiment
 from manifold_lab.experiments.sweep import run_sweep
 
@@ -29,8 +27,7 @@ from manifold_lab.experiments.backends.ray import RayBackend  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Three models of every kind of job: Bayes-optimal, unregularised, one regulariser.
-SMALL = dataclasses.replace(TINY, sweep=TINY.sweep[:1])
+#: SMALL: every kind of job (Bayes-optimal, unregularised, one regulariser).
 N_SMALL = SMALL.n_models + 1
 
 #: Wall-clock fields: the only ones allowed to differ between two runs.
@@ -47,26 +44,10 @@ def _without_timings(obj):
 
 
 @pytest.fixture(scope="module")
-def ray_instance():
-    # Workers import the test fakes by reference, so they need tests/ on their path.
-    path = os.pathsep.join([str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": path, "OMP_NUM_THREADS": "1"}})
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("local")
-    # Two worker processes with one torch thread each, as each Ray task has.
-    mp = pytest.MonkeyPatch()
-    mp.setattr(local_backend, "usable_cpus", lambda: 2)
-    try:
-        results = run_experiment(SMALL, out, jobs=2, progress=False, figures=False)
-    finally:
-        mp.undo()
-    return out, results
+def local_run(small_parallel_run):
+    """SMALL by two local worker processes with one torch thread each, as each Ray task has
+    (``conftest.small_parallel_run``, shared with the pipeline's parallel test)."""
+    return small_parallel_run
 
 
 @pytest.fixture(scope="module")

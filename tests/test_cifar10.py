@@ -27,8 +27,8 @@ from manifold_lab.experiments.presets import ModelSpec, preset_to_dict
 from manifold_lab.experiments.sweep import REFERENCE_DIR
 from manifold_lab.models import ResNet18
 from manifold_lab.training import GradientNorm
-from test_datasets_readers import write_cifar_folder, write_idx_set
-from test_image_kinds import _EVAL, tiny
+from test_datasets_readers import write_cifar_folder
+from test_image_kinds import _EVAL
 
 ROOT = Path(__file__).resolve().parents[1]
 _FITS = dict(n_fit=48, latent_dim=4, ae_epochs=1, ae_width=8, denoiser_epochs=1, denoiser_width=8,
@@ -54,19 +54,15 @@ def tiny_cifar(data_dir, **data):
         sweep=tuple((n, v[:1], o) for n, v, o in preset.sweep))
 
 
-def test_tiny_cifar_run_end_to_end_with_the_fmnist_schema(tmp_path, cifar_dir):
+def test_tiny_cifar_run_end_to_end_with_the_fmnist_schema(tmp_path, cifar_dir, tiny_fmnist_run):
     preset = tiny_cifar(cifar_dir)
     out = tmp_path / "run"
     results = run_experiment(preset, out, jobs=1, progress=False, figures=False)  # figures: the slow test
     assert results["config"]["reference"] == "unregularised" and results["bayes_optimal"] is None
     assert results["config"]["data"]["kind"] == "cifar10"
     assert {r["regularizer"] for r in results["models"]} == {"none", *preset.regularizers}
-    # The same row fields as an fmnist run (files in its format, written here).
-    idx = tmp_path / "idx"
-    write_idx_set(idx, n_train=64, n_test=24)
-    fm_preset = tiny("fmnist", str(idx))
-    fm_preset = dataclasses.replace(fm_preset, sweep=fm_preset.sweep[:1])  # the row fields, cheaply
-    fm = run_experiment(fm_preset, tmp_path / "fm", jobs=1, progress=False, figures=False)
+    # The same row fields as an fmnist run (files in its format, written here; conftest.tiny_fmnist_run).
+    _, _, fm = tiny_fmnist_run
     assert set(results["models"][0]) == set(fm["models"][0])
     assert set(results) == set(fm)
     for row in results["models"]:

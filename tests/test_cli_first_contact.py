@@ -43,12 +43,29 @@ def test_the_preset_index_agrees_with_the_presets():
         assert entry.reference_job == full.data.regime_reference.job, name
 
 
-_NO_HEAVY_IMPORTS = """
+def test_the_evaluate_index_agrees_with_the_modules_that_need_torch():
+    """The torch-free names `run evaluate` checks its arguments against are the real ones."""
+    from manifold_lab import _evaluate_index as index
+    from manifold_lab.experiments import checkpoint_data, robust_accuracy
+    from manifold_lab.models import ARCHITECTURES
+    from manifold_lab.models.normalized import NORMALIZATIONS
+    from manifold_lab.training import zoo_entries
+
+    assert index.ARCHITECTURE_CLASSES == {name: n for name, (_, n) in ARCHITECTURES.items()}
+    assert index.ATTACK_NAMES == tuple(robust_accuracy.ATTACKS)
+    assert NORMALIZATIONS is index.NORMALIZATIONS and zoo_entries.ZOO_ENTRIES is index.ZOO_ENTRIES
+    assert checkpoint_data.DATASETS is index.DATASETS and robust_accuracy.AttackSpec is index.AttackSpec
+
+
+_EVALUATE = ["evaluate", "--dataset", "cifar10", "--data-dir", "d", "--checkpoint", "c.pt"]
+_NO_HEAVY_IMPORTS = f"""
 import sys
 from manifold_lab.run import main
 codes = []
 for argv in (["toy_spher"], ["--list"], ["toy_sphere", "--seed", "x"], ["toy_sphere", "--excessive-on", "2"],
-             ["--help"]):
+             ["--help"], ["evaluate", "--help"], ["evaluate"], {_EVALUATE + ["--arch", "resnet19"]},
+             {_EVALUATE + ["--arch", "imagenet/Standard_R50"]}, {_EVALUATE + ["--arch", "resnet18", "--steps", "0"]},
+             {_EVALUATE + ["--arch", "resnet18", "--eps", "8/255"]}):
     try:
         codes.append(main(argv))
     except SystemExit as exc:  # --help
@@ -61,8 +78,27 @@ print(codes, heavy[:3])
 def test_argument_errors_help_and_list_do_not_import_torch():
     proc = subprocess.run([sys.executable, "-c", _NO_HEAVY_IMPORTS], capture_output=True, text=True,
                           timeout=120)
-    assert proc.stdout.strip().splitlines()[-1] == "[2, 0, 2, 2, 0] []", proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[2, 0, 2, 2, 0, 0, 2, 2, 2, 2, 2] []", proc.stdout + proc.stderr
     assert f"{PROG}: error: unknown preset 'toy_spher'" in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(f"{PROG} evaluate: error:")]
+    assert len(errors) == 5, proc.stderr
+    for fragment in ("the following arguments are required: --dataset", "--arch 'resnet19' is not a known",
+                     "is a imagenet model but --dataset is cifar10", "--steps must be an integer >= 1",
+                     "--eps needs --attack"):
+        assert sum(fragment in line for line in errors) == 1, (fragment, proc.stderr)
+    assert "usage: python -m manifold_lab.run evaluate" in proc.stdout  # evaluate --help
+
+
+def test_evaluate_help_on_the_command_line_does_not_import_torch():
+    """`python -m manifold_lab.run evaluate --help` as typed: -X importtime lists every module imported."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "manifold_lab.run", "evaluate", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--checkpoint FILE" in proc.stdout, proc.stdout + proc.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")]
+    assert "manifold_lab.run_evaluate" in imported  # the log is read right
+    heavy = [m for m in imported if m.split(".")[0] in ("torch", "matplotlib", "numpy")]
+    assert heavy == [], heavy[:5]
 
 
 def test_help_lists_the_subcommands_and_every_preset(capsys):

@@ -91,11 +91,13 @@ def _run(capsys, argv):
 
 @pytest.fixture(scope="module")
 def cifar_fits(cifar, tmp_path_factory):
-    """A finished evaluation directory (its reference/ fits are reused by the other tests)."""
+    """A finished evaluation directory (its reference/ fits are reused by the other tests), of
+    a plain checkpoint behind a named ``--normalization`` (checked by the test after the next)."""
     out = tmp_path_factory.mktemp("fits") / "out"
     path = _save(out.parent / "r18.pt", build_architecture("resnet18", seed=0), "plain")
     assert main(["evaluate", "--dataset", "cifar10", "--data-dir", str(cifar), "--checkpoint", str(path),
-                 "--arch", "resnet18", "--out", str(out), *FAST]) == 0
+                 "--arch", "resnet18", "--out", str(out), "--normalization", "cifar10",
+                 "--n-accuracy", str(N_TEST), *FAST]) == 0
     return out
 
 
@@ -120,7 +122,10 @@ def _check_row(row):
     assert row["on_robustness"] >= 0 and row["off_robustness"] >= 0 and row["on_relative"] is None
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "preact_resnet18",
+# The zoo architectures end to end are -m slow (ResNet-sized networks: ~10 s each); their
+# layouts and normalisers are checked against the upstream code by test_zoo_upstream.py and
+# test_training_user_checkpoint.py, and a named --normalization end to end by the next test.
+@pytest.mark.parametrize("arch", ["resnet18", pytest.param("preact_resnet18", marks=pytest.mark.slow),
                                   pytest.param("wideresnet28_10", marks=pytest.mark.slow)])
 def test_cifar_checkpoints_of_each_layout_give_every_field(capsys, tmp_path, cifar, cifar_fits, arch):
     net = build_architecture(arch, seed=1)
@@ -150,6 +155,18 @@ def test_cifar_checkpoints_of_each_layout_give_every_field(capsys, tmp_path, cif
     csv = (out / "models.csv").read_text().splitlines()
     assert len(csv) == 4 and "score_cosine" in csv[0].split(",")
     assert "score_cosine" not in stdout.splitlines()[0] and "cos" in stdout  # the summary table
+
+
+def test_a_named_normalization_argument_reaches_the_rows(cifar, cifar_fits):
+    """The fixture's run: --normalization cifar10 in front of a plain checkpoint."""
+    rows = _rows(cifar_fits)
+    _check_row(rows[0])
+    x, y = _cifar_test_set(cifar)
+    net = build_architecture("resnet18", seed=0)
+    assert rows[0]["accuracy"] == pytest.approx(_expected_accuracy(net, x, y, True), abs=1e-12)
+    assert rows[0]["normalization_source"] == "argument:cifar10" and not rows[0]["clamp"]
+    assert rows[0]["normalization"]["std"] == pytest.approx(STD)
+    assert json.loads((cifar_fits / "results.json").read_text())["config"]["normalization"] == "cifar10"
 
 
 def test_code_carrying_checkpoint_is_refused_unless_allowed(capsys, tmp_path, cifar, cifar_fits):

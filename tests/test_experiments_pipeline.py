@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from experiments_fakes import TINY
+from experiments_fakes import SMALL, TINY
 from manifold_lab.experiments import sweep as sweep_module
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set
 from manifold_lab.experiments.pipeline import run_experiment
@@ -115,10 +115,10 @@ def test_deleted_model_invalidates_an_old_results_json(first_run, tmp_path, monk
     assert again["resumed_models"] == N_JOBS - 1
 
 
-def test_parallel_jobs_give_the_same_rows(first_run, tmp_path):
+def test_parallel_jobs_give_the_same_rows(first_run, small_parallel_run):
     _, results = first_run
-    small = dataclasses.replace(TINY, sweep=TINY.sweep[:1])
-    par = run_experiment(small, tmp_path, jobs=2, progress=False, figures=False)
+    _, par = small_parallel_run  # SMALL (TINY's first regulariser) by two worker processes
+    assert len(par["models"]) == SMALL.n_models
     by_id = {r["id"]: r for r in results["models"]}
     for row in par["models"]:
         # Worker processes use 1 torch thread instead of the caller's count; the

@@ -5,6 +5,7 @@ MaskedImageSignalDistractor check (distractor sensitivity exactly zero)."""
 
 import dataclasses
 import json
+import shutil
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ from manifold_lab.experiments.metric_fields import half_sensitivity
 from manifold_lab.experiments.presets import preset_to_dict
 from manifold_lab.experiments.reports import to_jsonable
 from manifold_lab.experiments.sweep import REFERENCE_DIR
-from test_datasets_readers import write_idx_set, write_npm
+from test_datasets_readers import write_npm
 
 _FITS = dict(n_fit=48, latent_dim=4, ae_epochs=1, ae_width=8, denoiser_epochs=1, denoiser_width=8,
              n_directions=2)
@@ -28,10 +29,8 @@ _EVAL = EvalSpec(n_points=6, n_accuracy=8, sigma=0.1, sigmas=(0.03, 0.1), n_samp
 
 
 @pytest.fixture(scope="module")
-def idx_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fmnist_idx")
-    write_idx_set(folder, n_train=64, n_test=24)
-    return str(folder)
+def idx_dir(fmnist_idx_dir):
+    return fmnist_idx_dir
 
 
 def tiny(name: str, data_dir: str):
@@ -46,10 +45,13 @@ def tiny(name: str, data_dir: str):
     ("fmnist", ("score_ssim", "paper_on", "paper_off")),
     ("fmnist_distractor", ("signal_sensitivity", "distractor_sensitivity")),
 ])
-def test_tiny_image_run_end_to_end_and_resume(tmp_path, idx_dir, name, fields):
-    preset = tiny(name, idx_dir)
-    out = tmp_path / "run"
-    results = run_experiment(preset, out, jobs=1, progress=False, figures=True)
+def test_tiny_image_run_end_to_end_and_resume(request, tmp_path, idx_dir, name, fields):
+    if name == "fmnist":
+        preset, out, results = request.getfixturevalue("tiny_fmnist_run")
+    else:
+        preset = tiny(name, idx_dir)
+        out = tmp_path / "run"
+        results = run_experiment(preset, out, jobs=1, progress=False, figures=True)
     assert results["config"]["reference"] == "unregularised"
     assert results["bayes_optimal"] is None
     common = ("regularizer", "strength", "seed", "accuracy", "on_robustness", "off_robustness",
@@ -75,11 +77,11 @@ def test_tiny_image_run_end_to_end_and_resume(tmp_path, idx_dir, name, fields):
     assert to_jsonable(again["models"]) == to_jsonable(results["models"])  # NaN -> None
 
 
-def test_resumed_models_use_the_cached_fits(tmp_path, idx_dir):
+def test_resumed_models_use_the_cached_fits(tmp_path, tiny_fmnist_run):
     """A model recomputed after an interruption sees the same fitted ground truth."""
-    preset = tiny("fmnist", idx_dir)
+    preset, finished, first = tiny_fmnist_run
     out = tmp_path / "run"
-    first = run_experiment(preset, out, jobs=1, progress=False, figures=False)
+    shutil.copytree(finished, out)
     victim = next(r["id"] for r in first["models"] if r["regularizer"] != "none")
     (out / "models" / f"{victim}.json").unlink()
     second = run_experiment(preset, out, jobs=1, progress=False, figures=False)
@@ -281,8 +283,10 @@ def test_mnist_distractor_ground_truth_uses_each_halfs_own_fits(digit_ref):
 
 def test_tiny_mnist_distractor_run_reports_both_fits(tmp_path, idx_dir, npm_dir):
     preset = tiny("fmnist_distractor", idx_dir)
+    # One regulariser (two models): the rows and fits checked here do not depend on it.
     preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, distractor="mnist",
-                                                                  distractor_dir=npm_dir))
+                                                                  distractor_dir=npm_dir),
+                                 sweep=preset.sweep[:1])
     results = run_experiment(preset, tmp_path / "run", jobs=1, progress=False, figures=False)
     fits = results["reference_fits"]
     assert fits["distractor"] == "mnist" and fits["distractor_images"] == {"train": 40, "test": 10}
@@ -323,7 +327,9 @@ def test_fmnist_lpips_field_from_local_weights(tmp_path, idx_dir):
     weights.mkdir()
     backbone, linear = write_weights(weights)
     preset = tiny("fmnist", idx_dir)
-    preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, lpips_dir=str(weights)))
+    # One regulariser (two models): the field is computed the same way for every row.
+    preset = dataclasses.replace(preset, data=dataclasses.replace(preset.data, lpips_dir=str(weights)),
+                                 sweep=preset.sweep[:1])
     results = run_experiment(preset, tmp_path / "run", jobs=1, progress=False, figures=False)
     assert all(r["score_lpips"] is not None and r["score_lpips"] <= 1 for r in results["models"])
     assert "score_lpips" in (tmp_path / "run" / "models.csv").read_text().splitlines()[0]

@@ -1,22 +1,27 @@
 """Killing the command line: workers die with their parent, SIGTERM ends the run
 like Ctrl-C, and a killed invocation's time is still counted.
 
-Real processes: a driver runs ``manifold_lab.run.main`` on the tiny preset with
+Real processes: a driver runs ``manifold_lab.run.main`` on the small tiny preset (``SMALL``) with
 two local workers whose jobs never end (they record their pids and sleep), and
 the test kills it. Every wait is bounded; whatever survives is killed by pid.
+On the Ray backend the default suite sends SIGTERM to ``run.main`` running in this
+process on the session's Ray instance (a driver process starting its own Ray costs
+~30 s: that variant is ``-m slow``).
 """
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from experiments_fakes import TINY
+from experiments_fakes import SMALL
 from process_helpers import pid_alive
 from manifold_lab.experiments.pipeline import run_experiment
 
@@ -27,12 +32,12 @@ import functools, sys
 sys.path[:0] = [{tests!r}, {root!r}]
 
 if __name__ == "__main__":  # spawned workers import this file too
-    from experiments_fakes import TINY, sleeping_run_job
+    from experiments_fakes import SMALL, sleeping_run_job
     from manifold_lab import run
     from manifold_lab.experiments import presets, rundir, sweep
     from manifold_lab.experiments.backends import local
 
-    presets.PRESETS["tiny"] = (TINY, TINY)
+    presets.PRESETS["tiny"] = (SMALL, SMALL)  # every kind of job, the fewest models
     rundir.HEARTBEAT_S = 0.2
     local.usable_cpus = lambda: 2  # two workers even on a one-core machine
     sweep.run_job = functools.partial(sleeping_run_job, marker_dir=sys.argv[1])
@@ -92,13 +97,13 @@ def test_sigkill_of_the_parent_ends_its_workers_and_its_time_is_counted(driver, 
     killed = json.loads((out / "run.json").read_text())["invocations_s"]
     assert len(killed) == 1 and killed[0] > 0  # the heartbeat recorded the killed invocation
     # Its lock died with it: the next run resumes, and counts the killed invocation.
-    results = run_experiment(TINY, out, jobs=1, progress=False, figures=False)
+    results = run_experiment(SMALL, out, jobs=1, progress=False, figures=False)
     invocations = json.loads((out / "run.json").read_text())["invocations_s"]
     assert invocations[0] == killed[0] and len(invocations) == 2
     assert results["runtime_total_s"] == pytest.approx(sum(invocations))
 
 
-@pytest.mark.parametrize("driver", ["local", "ray"], indirect=True)
+@pytest.mark.parametrize("driver", ["local", pytest.param("ray", marks=pytest.mark.slow)], indirect=True)
 def test_sigterm_ends_the_run_like_ctrl_c_with_one_line(driver, request):
     proc, workers, out = driver
     # As a batch system does: the whole process group (Ray's own processes have theirs).
@@ -115,3 +120,46 @@ def test_sigterm_ends_the_run_like_ctrl_c_with_one_line(driver, request):
     invocations = json.loads((out / "run.json").read_text())["invocations_s"]
     assert len(invocations) == 1 and invocations[0] > 0
     assert not (out / "results.json").exists()
+
+
+def test_sigterm_during_a_ray_run_ends_it_like_ctrl_c_with_one_line(ray_instance, tmp_path, monkeypatch, capsys):
+    """``run.main(... --backend ray)`` in this process, joining the session's Ray instance:
+    SIGTERM while both tasks sleep. Ray catches the exception in its own waits and
+    re-raises a plain KeyboardInterrupt, so this is the path where the signal, not the
+    exception's type, says it was SIGTERM."""
+    from experiments_fakes import sleeping_run_job
+    from manifold_lab import run
+    from manifold_lab.experiments import presets, rundir, sweep
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    out = tmp_path / "run"
+    monkeypatch.setitem(presets.PRESETS, "tiny", (SMALL, SMALL))
+    monkeypatch.setattr(rundir, "HEARTBEAT_S", 0.2)
+    monkeypatch.setattr(sweep, "run_job", functools.partial(sleeping_run_job, marker_dir=str(markers)))
+
+    def workers():
+        return [int(p.name) for p in markers.iterdir()]
+
+    sent = []
+
+    def terminate_when_both_sleep():
+        if _wait_for(lambda: len(workers()) == 2, 120):
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)  # handled by run.main while it runs (_sigterm_as_interrupt)
+
+    killer = threading.Thread(target=terminate_when_both_sleep, daemon=True)
+    killer.start()
+    code = run.main(["tiny", "--out", str(out), "--jobs", "2", "--no-progress", "--no-figures", "--backend", "ray"])
+    killer.join(timeout=130)
+    _, stderr = capsys.readouterr()
+    assert sent, "the two tasks never started"
+    assert code == 128 + signal.SIGTERM, stderr
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr and len(lines) == 1, stderr
+    assert "terminated (SIGTERM); finished models are kept" in lines[0]
+    assert _wait_for(lambda: not any(pid_alive(pid) for pid in workers()), 15), "workers outlived it"
+    invocations = json.loads((out / "run.json").read_text())["invocations_s"]
+    assert len(invocations) == 1 and invocations[0] > 0
+    assert not (out / "results.json").exists()
+    assert ray_instance.is_initialized()  # joined, not started: left running for the other tests

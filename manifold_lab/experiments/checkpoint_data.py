@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from manifold_lab._evaluate_index import DATASETS
 from manifold_lab.datasets import DatasetError, imagenet_classes, imagenet_items, load_cifar10, load_imagenet_images
 from manifold_lab.datasets.imagenet import CROP, RESIZE
 from manifold_lab.experiments.checkpoint_eval import CheckpointReference
@@ -42,7 +43,6 @@ from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 __all__ = ["DATASETS", "EvalDataOptions", "EvalData", "load_eval_data", "build_reference", "FIT_SETTINGS",
            "SCORE_SIGMA"]
 
-DATASETS = ("cifar10", "imagenet")
 #: Default score noise level per data set, pixel scale [0, 1] (the paper's EDM sigma / 2).
 SCORE_SIGMA = {"cifar10": 0.25, "imagenet": 0.6}
 #: The in-project fits (the score sigma is filled in per run). Latent 32: a CIFAR image

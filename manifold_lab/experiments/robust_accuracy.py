@@ -22,39 +22,21 @@ L∞ 4/255, L2 3.0 (MadryLab's L2 ImageNet models' ε).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+# AttackSpec and the default budgets are plain data, torch-free for `run evaluate`'s argument checks.
+from manifold_lab._evaluate_index import ATTACK_NAMES, DEFAULT_EPS, DEFAULT_STEPS, AttackSpec
 from manifold_lab.training.attacks import pgd_l2, pgd_linf
 
 __all__ = ["ATTACKS", "DEFAULT_EPS", "DEFAULT_STEPS", "AttackSpec", "robust_accuracy"]
 
 #: Attack names -> functions (``training.attacks``).
 ATTACKS = {"pgd_linf": pgd_linf, "pgd_l2": pgd_l2}
-#: ``(dataset, attack) -> eps``: RobustBench's threat models.
-DEFAULT_EPS = {("cifar10", "pgd_linf"): 8 / 255, ("cifar10", "pgd_l2"): 0.5,
-               ("imagenet", "pgd_linf"): 4 / 255, ("imagenet", "pgd_l2"): 3.0}
-DEFAULT_STEPS = 10
+assert tuple(ATTACKS) == ATTACK_NAMES
 #: Images attacked at once (memory: a batch of inputs and their gradients).
 BATCH = 64
 #: Pixel range the adversarial images are kept in.
 PIXEL_BOUNDS = (0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """``name`` (a key of ``ATTACKS``), radius ``eps`` and ``steps``; step size ``2.5 eps / steps``."""
-
-    name: str
-    eps: float
-    steps: int = DEFAULT_STEPS
-
-    def __post_init__(self):
-        if self.name not in ATTACKS:
-            raise ValueError(f"unknown attack {self.name!r}; choose one of {', '.join(ATTACKS)}")
-        if not (self.eps >= 0) or self.steps < 1:
-            raise ValueError(f"attack needs eps >= 0 and steps >= 1, got eps={self.eps}, steps={self.steps}")
 
 
 def robust_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackSpec) -> float:

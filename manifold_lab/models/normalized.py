@@ -13,16 +13,11 @@ from typing import Sequence
 import torch
 from torch import nn
 
+# Named ``(mean, std)`` per channel (RGB); plain data, torch-free for ``run evaluate``'s argument checks.
+from manifold_lab._evaluate_index import NORMALIZATIONS
 from manifold_lab._validation import check_finite, check_image_batch, check_positive
 
 __all__ = ["Normalized", "NORMALIZATIONS"]
-
-#: Named ``(mean, std)`` per channel (RGB).
-NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "half": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-}
 
 
 class Normalized(nn.Module):
