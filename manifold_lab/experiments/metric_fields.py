@@ -388,8 +388,10 @@ def numeric_field_names() -> tuple[str, ...]:
 
 
 for _f in (
-    MetricField("accuracy", _accuracy, "{:.3f}", "acc", "accuracy on the noisy held-out samples"),
-    MetricField("nll", _nll, doc="mean -log p(y|x) on the noisy held-out samples"),
+    MetricField("accuracy", _accuracy, "{:.3f}", "acc",
+                "accuracy on the held-out samples (exact kinds: noisy samples; image kinds: test images)"),
+    MetricField("nll", _nll,
+                doc="mean -log p(y|x) on the held-out samples (exact kinds: noisy samples; image kinds: test images)"),
     MetricField("on_robustness", lambda m: m.at_sigma("on"), "{:.2e}", "R_T",
                 "Def. 1 on-manifold sensitivity R_T at sigma"),
     MetricField("off_robustness", lambda m: m.at_sigma("off"), "{:.2e}", "R_N",
