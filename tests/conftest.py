@@ -28,6 +28,11 @@ settings.register_profile(
 )
 settings.load_profile("default")
 
+# The suite's tensors are tiny, so a second intra-op thread costs CPU (spinning, hand-offs)
+# without saving time; CI exports OMP_NUM_THREADS=2 for everything it runs. The test
+# process uses one thread (worker processes set their own, backends/local.py).
+torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
