@@ -385,3 +385,29 @@ def test_data_options_reach_the_cifar10_spec(tmp_path):
         apply("cifar10", score_model=str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="alexnet-owt-7be5be79.pth not found"):
         apply("cifar10", lpips_dir=str(tmp_path / "ddpm"))
+
+
+def test_figure_panels_of_an_image_run_name_their_references(tiny_fmnist_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from manifold_lab.experiments.plots import figure_regulariser
+
+    _, _, results = tiny_fmnist_run
+    unreg = next(g for g in results["groups"] if g["regularizer"] == "none")
+    name = next(g["regularizer"] for g in results["groups"] if g["regularizer"] != "none")
+    fig = figure_regulariser(results, name)
+    try:
+        acc_panel, align_panel = fig.axes[2], fig.axes[3]
+        assert acc_panel.get_title() == "(c) accuracy (test images)"
+        labels = [t.get_text() for t in align_panel.get_legend().get_texts()]
+        assert "unregularised (score)" in labels and "unregularised (learned Bayes grad)" in labels
+        # each dotted line sits at the unregularised group's value
+        dotted = {line.get_label(): line.get_ydata()[0] for line in align_panel.get_lines()
+                  if line.get_linestyle() == ":"}
+        assert dotted["unregularised (learned Bayes grad)"] == pytest.approx(unreg["bayes_grad_cosine"])
+        assert dotted["unregularised (score)"] == pytest.approx(unreg["score_cosine"])
+    finally:
+        plt.close(fig)
