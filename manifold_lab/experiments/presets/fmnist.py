@@ -6,7 +6,7 @@ import dataclasses
 
 from manifold_lab.experiments.kinds import FashionMnistDistractorSpec, FashionMnistSpec
 from manifold_lab.experiments.presets.images import (
-    IMAGE_MODEL, IMAGE_SIGMA, IMAGE_SIGMAS, IMAGE_THEOREM_SIGMAS, PGD_OPTIONS,
+    IMAGE_BAYES_SIGMAS, IMAGE_MODEL, IMAGE_SIGMA, IMAGE_SIGMAS, IMAGE_THEOREM_SIGMAS, PGD_OPTIONS, grid_ends,
 )
 from manifold_lab.experiments.presets.registry import register_preset
 from manifold_lab.experiments.specs import EvalSpec, Preset, TrainSpec, log_strengths
@@ -31,7 +31,6 @@ _IMAGE_SWEEP = (
     ("smoothness", log_strengths(0.1, 100.0, _N_STRENGTHS)),
     ("noise_augmentation", log_strengths(0.05, 3.0, _N_STRENGTHS)),
 )
-_BAYES_SIGMAS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 FMNIST = Preset(
     name="fmnist",
@@ -39,7 +38,7 @@ FMNIST = Preset(
                 f"Bayes gradient; 4 regularisers x {_N_STRENGTHS} strengths",
     data=FashionMnistSpec(n_fit=10000, latent_dim=16, ae_epochs=15, ae_width=32, denoiser_epochs=6,
                           denoiser_width=32, denoiser_sigma_max=2.0, score_sigma=0.25, score_draws=8,
-                          bayes_sigmas=_BAYES_SIGMAS, n_directions=8),
+                          bayes_sigmas=IMAGE_BAYES_SIGMAS, n_directions=8),
     model=IMAGE_MODEL,
     train=TrainSpec(n_train=20000, epochs=4, lr=2e-3, batch_size=64, lr_milestones=(0.75,), lr_gamma=0.1),
     eval=EvalSpec(n_points=256, n_accuracy=2000, sigma=IMAGE_SIGMA, sigmas=IMAGE_SIGMAS, n_samples=8,
@@ -55,11 +54,11 @@ FMNIST_QUICK = dataclasses.replace(
     FMNIST,
     data=FashionMnistSpec(n_fit=2000, latent_dim=16, ae_epochs=8, ae_width=16, denoiser_epochs=2,
                           denoiser_width=8, denoiser_sigma_max=2.0, score_sigma=0.25, score_draws=4,
-                          bayes_sigmas=_BAYES_SIGMAS, n_directions=4),
+                          bayes_sigmas=IMAGE_BAYES_SIGMAS, n_directions=4),
     train=TrainSpec(n_train=6000, epochs=3, lr=2e-3, batch_size=64, lr_milestones=(0.67,), lr_gamma=0.1),
     eval=EvalSpec(n_points=48, n_accuracy=1000, sigma=IMAGE_SIGMA, sigmas=IMAGE_SIGMAS, n_samples=4,
                   theorem_sigmas=IMAGE_THEOREM_SIGMAS, theorem_points=4, theorem_samples=8),
-    sweep=tuple((name, (values[0], values[-1]), options) for name, values, options in FMNIST.sweep),
+    sweep=grid_ends(FMNIST.sweep),
     n_seeds=1,
 )
 

@@ -34,7 +34,7 @@ import dataclasses
 
 from manifold_lab.experiments.kinds import MnistSpec
 from manifold_lab.experiments.presets.images import (
-    IMAGE_MODEL, IMAGE_SIGMA, IMAGE_SIGMAS, IMAGE_THEOREM_SIGMAS, PGD_OPTIONS,
+    IMAGE_BAYES_SIGMAS, IMAGE_MODEL, IMAGE_SIGMA, IMAGE_SIGMAS, IMAGE_THEOREM_SIGMAS, PGD_OPTIONS, grid_ends,
 )
 from manifold_lab.experiments.presets.registry import register_preset
 from manifold_lab.experiments.specs import EvalSpec, ModelSpec, Preset, TrainSpec, log_strengths
@@ -52,9 +52,6 @@ _SWEEP = (
     ("smoothness", log_strengths(0.3, 300.0, _N_STRENGTHS)),
     ("noise_augmentation", log_strengths(0.1, 2.0, _N_STRENGTHS)),
 )
-#: Noise levels of the learned Bayes gradient's curve: the noise grid's range, so a
-#: noise-augmented model can be read at its own sigma.
-_BAYES_SIGMAS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 MNIST = Preset(
     name="mnist",
@@ -62,7 +59,7 @@ MNIST = Preset(
                 f"denoiser score and Bayes gradient; 4 regularisers x {_N_STRENGTHS} strengths x 3 seeds",
     data=MnistSpec(n_fit=8000, latent_dim=16, ae_epochs=20, ae_width=32, denoiser_epochs=6,
                    denoiser_width=32, denoiser_sigma_max=2.0, score_sigma=0.25, score_draws=8,
-                   bayes_sigmas=_BAYES_SIGMAS, n_directions=8),
+                   bayes_sigmas=IMAGE_BAYES_SIGMAS, n_directions=8),
     model=MNIST_MODEL,
     train=TrainSpec(n_train=8000, epochs=8, lr=2e-3, batch_size=64, lr_milestones=(0.8,), lr_gamma=0.1,
                     augment="shift"),
@@ -79,12 +76,12 @@ MNIST_QUICK = dataclasses.replace(
     MNIST,
     data=MnistSpec(n_fit=3000, latent_dim=16, ae_epochs=6, ae_width=16, denoiser_epochs=3,
                    denoiser_width=16, denoiser_sigma_max=2.0, score_sigma=0.25, score_draws=4,
-                   bayes_sigmas=_BAYES_SIGMAS, n_directions=4),
+                   bayes_sigmas=IMAGE_BAYES_SIGMAS, n_directions=4),
     train=TrainSpec(n_train=6000, epochs=3, lr=2e-3, batch_size=64, lr_milestones=(0.67,), lr_gamma=0.1,
                     augment="shift"),
     eval=EvalSpec(n_points=64, n_accuracy=1000, sigma=IMAGE_SIGMA, sigmas=IMAGE_SIGMAS, n_samples=4,
                   theorem_sigmas=IMAGE_THEOREM_SIGMAS, theorem_points=4, theorem_samples=8),
-    sweep=tuple((name, (values[0], values[-1]), options) for name, values, options in MNIST.sweep),
+    sweep=grid_ends(MNIST.sweep),
     n_seeds=1,
 )
 
