@@ -181,9 +181,8 @@ def figure_regulariser(results: dict, regulariser: str):
     _band(ax, xs, groups, "avg_score_cosine", "#17becf", r"cos($\nabla \log p(y|x)$, noise-avg. score)", marker="^")
     _band(ax, xs, groups, "sum_logits_cosine", "#8c564b", r"paper: cos($\nabla \sum_c z_c$, score)", marker="v")
     _hline(ax, unreg["score_cosine"], "#2ca02c", ":", "unregularised" if exact else "unregularised (score)")
-    unreg_bayes = unreg.get("bayes_grad_cosine")
-    if not exact and unreg_bayes is not None and math.isfinite(unreg_bayes):
-        _hline(ax, unreg_bayes, "#9467bd", ":", "unregularised (learned Bayes grad)")
+    unreg_bayes = None if exact else unreg.get("bayes_grad_cosine")  # exact kinds: score_cosine itself
+    _hline(ax, unreg_bayes, "#9467bd", ":", "unregularised (learned Bayes grad)")  # skips None / NaN
     lows = [v for g in groups for key in ("score_cosine", "cond_score_cosine", "avg_score_cosine",
                                           "sum_logits_cosine", "bayes_grad_cosine")
             for v in (g.get(key + "_min"),) if v is not None and math.isfinite(v)]
@@ -192,7 +191,7 @@ def figure_regulariser(results: dict, regulariser: str):
              for v in (g.get(key + "_max"),) if v is not None and math.isfinite(v)]
     if unreg.get("score_cosine") is not None and math.isfinite(unreg["score_cosine"]):
         lows.append(unreg["score_cosine"])  # keep its dotted line in view
-    if not exact and unreg_bayes is not None and math.isfinite(unreg_bayes):
+    if unreg_bayes is not None and math.isfinite(unreg_bayes):
         highs.append(unreg_bayes)  # and the Bayes-gradient one
     top = 1.02 if exact else min(1.02, max(0.1, 1.25 * max(highs, default=0.1)))
     ax.set_ylim(min(0.0, 1.1 * min(lows, default=0.0)), top)
