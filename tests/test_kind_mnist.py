@@ -169,14 +169,14 @@ def test_classifier_measurement_script_runs_every_variant(npm_dir, capsys):
     spec = importlib.util.spec_from_file_location("measure_image_classifier", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--data-dir", npm_dir, "4,8,1,0,600", "4,8,1,2,600", "--seeds", "0", "1"])
+    bench.main(["--data-dir", npm_dir, "4,8,1,0,40", "4,8,1,2,40", "--seeds", "0", "1"])
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| 4/8")]
     assert len(rows) == 4  # two variants x two seeds
-    assert [int(row[4]) for row in rows] == [600] * 4  # N_TRAIN images, not the whole split
+    assert [int(row[4]) for row in rows] == [40] * 4  # N_TRAIN images, not the whole split
     assert all(0.0 <= float(row[6]) <= 1.0 for row in rows)
-    bench.main(["--data-dir", npm_dir, "--flip", "4,8,1,1,300"])
+    bench.main(["--data-dir", npm_dir, "--flip", "4,8,1,1,20"])
     assert "crop+flip" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="has 8000"):
+    with pytest.raises(SystemExit, match="the split has"):
         bench.main(["--data-dir", npm_dir, "4,8,1,0,9000"])
     for bad in ("24,48", "24,48,8,1,100,3", "24,48,-1,0"):
         with pytest.raises(SystemExit, match="not CONV1,CONV2,EPOCHS,SHIFT"):
