@@ -142,18 +142,29 @@ def test_sigterm_during_a_ray_run_ends_it_like_ctrl_c_with_one_line(ray_instance
         return [int(p.name) for p in markers.iterdir()]
 
     sent = []
+    returned = threading.Event()
 
     def terminate_when_both_sleep():
-        if _wait_for(lambda: len(workers()) == 2, 120):
+        if not _wait_for(lambda: len(workers()) == 2, 120):
+            return
+        # Handled by run.main while it runs (_sigterm_as_interrupt). Should one be lost, send
+        # it again, so that the test fails (below) instead of hanging on the sleeping tasks.
+        while len(sent) < 5 and not returned.is_set():
             sent.append(True)
-            os.kill(os.getpid(), signal.SIGTERM)  # handled by run.main while it runs (_sigterm_as_interrupt)
+            os.kill(os.getpid(), signal.SIGTERM)
+            returned.wait(20)
 
     killer = threading.Thread(target=terminate_when_both_sleep, daemon=True)
     killer.start()
-    code = run.main(["tiny", "--out", str(out), "--jobs", "2", "--no-progress", "--no-figures", "--backend", "ray"])
+    try:
+        code = run.main(["tiny", "--out", str(out), "--jobs", "2", "--no-progress", "--no-figures",
+                         "--backend", "ray"])
+    finally:
+        returned.set()
     killer.join(timeout=130)
     _, stderr = capsys.readouterr()
     assert sent, "the two tasks never started"
+    assert len(sent) == 1, f"the run ended only after {len(sent)} SIGTERMs"
     assert code == 128 + signal.SIGTERM, stderr
     lines = stderr.strip().splitlines()
     assert "Traceback" not in stderr and len(lines) == 1, stderr
