@@ -26,10 +26,10 @@ import time
 
 import torch
 
+from manifold_lab import models
 from manifold_lab.experiments.presets import get_preset
-from manifold_lab.models import SmallCNN
-from manifold_lab.training import augment, make_objective, train
 from manifold_lab.experiments.seeds import make_generator
+from manifold_lab.training import augment, make_objective, train
 
 #: The presets whose classifier this script measures (image presets with a SmallCNN).
 PRESETS = ("mnist", "fmnist")
@@ -59,14 +59,17 @@ def measure(preset: str, data_dir: str | None, variant, seed: int, *, flip: bool
             raise SystemExit(f"variant asks for {n_train} training images; the split has {x_train.shape[0]}")
         idx = torch.randperm(x_train.shape[0], generator=make_generator(seed))[:n_train]
         x_train, y_train = x_train[idx], y_train[idx]
-    model = SmallCNN(activation="gelu", channels=(conv1, conv2), seed=seed)
+    # The preset's model (its data's input size and classes, its activation) with the variant's channels.
+    model = models.build_model(spec.model.name, {**spec.data.model_inputs(), **spec.model.options,
+                                                 "channels": (conv1, conv2), "seed": seed})
     train_spec = dataclasses.replace(spec.train, epochs=epochs)  # the preset's optimiser and schedule
     augmentation = None
     if shift:
         augmentation = functools.partial(augment.crop_flip if flip else augment.shift, padding=shift)
     start = time.process_time()
     result = train(model, make_objective("none", 0.0), data=(x_train, y_train), epochs=epochs, lr=train_spec.lr,
-                   batch_size=train_spec.batch_size, lr_milestones=train_spec.milestone_epochs(),
+                   optimizer=train_spec.optimizer, batch_size=train_spec.batch_size,
+                   weight_decay=train_spec.weight_decay, lr_milestones=train_spec.milestone_epochs(),
                    lr_gamma=train_spec.lr_gamma, augment=augmentation, seed=seed, progress=False)
     cpu = time.process_time() - start
     with torch.no_grad():
