@@ -70,12 +70,8 @@ def _data(spec, seed: int, n_train: int | None):
     # Two-half images composed by the preset's own reference (no fits needed for drawing).
     digits = None if spec.data.distractor_dir is None else load_digit_splits(spec.data.distractor_dir, seed)
     reference = DistractorReference(splits, None, spec.data, seed, digits)
-    x_train, y_train, _ = reference._draw(splits.x_train, splits.y_train, 0, x_train.shape[0],
-                                          n_train or x_train.shape[0], make_generator(seed), "n_train",
-                                          reference._digits("train"))
-    n_test = splits.x_test.shape[0]
-    x_test, y_test, _ = reference._draw(splits.x_test, splits.y_test, 0, n_test, n_test,
-                                        make_generator(seed + 1), "test", reference._digits("test"))
+    x_train, y_train = reference.training_data(n_train or x_train.shape[0], generator=make_generator(seed))
+    x_test, y_test = reference.test_images(generator=make_generator(seed + 1))
     return x_train, y_train, x_test, y_test
 
 

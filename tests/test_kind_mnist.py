@@ -199,6 +199,7 @@ def test_classifier_measurement_script_composes_the_distractor_images(fmnist_idx
         # 56x28 two-half images: one half is a 28x28 training item with its label.
         assert x_train.shape == (40, 1, 56, 28) and x_test.shape == (24, 1, 56, 28)
         items = data.load()
+        assert torch.equal(y_test.sort().values, items.y_test.sort().values)  # every test item once
         for x, y, pool, pool_y in ((x_train, y_train, items.x_train, items.y_train),
                                    (x_test, y_test, items.x_test, items.y_test)):
             for image, label in zip(x[:5], y[:5]):

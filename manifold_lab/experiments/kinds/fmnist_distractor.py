@@ -169,6 +169,17 @@ class DistractorReference(Reference):
                              self._digits("train"))
         return x, y
 
+    def test_images(self, *, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every test item once, each with a drawn distractor and order: ``([n, 1, 56, 28], [n])``.
+
+        For measuring a classifier on the whole test split (``benchmarks/measure_image_classifier.py``);
+        drawing needs no fits, so ``fitted`` may be ``None`` for this use.
+        """
+        s = self.splits
+        n = s.x_test.shape[0]
+        x, y, _ = self._draw(s.x_test, s.y_test, 0, n, n, generator, "test images", self._digits("test"))
+        return x, y
+
     def eval_points(self, n, *, generator):
         s = self.splits
         x, y, top = self._draw(s.x_test, s.y_test, 0, self.half, n, generator, "eval n_points",
