@@ -3,7 +3,7 @@
 ``python -m manifold_lab.run --help``, ``--list`` and argument errors answer from
 this index, so they do not import torch or matplotlib (seconds on a loaded machine).
 The presets themselves are ``experiments.presets.PRESETS``; a test
-(``tests/test_preset_index.py``) checks that this index agrees with them, so a new
+(``tests/test_cli_first_contact.py``) checks that this index agrees with them, so a new
 preset needs its line here too.
 """
 
@@ -44,7 +44,7 @@ PRESET_INDEX: dict[str, PresetEntry] = {
         "Fashion-MNIST, SmallCNN (GELU); autoencoder tangents, class-conditional denoiser score and "
         "Bayes gradient; 4 regularisers x 3 strengths", 13, 9, None),
     "fmnist_distractor": PresetEntry(
-        "Fashion-MNIST signal + label-independent distractor half (56x28), SmallCNN; "
+        "Fashion-MNIST signal + label-independent distractor half (56x28, a fixed glyph), SmallCNN; "
         "signal vs distractor sensitivity (Figure 5)", 9, 4, None),
     "cifar10": PresetEntry(
         "CIFAR-10 (--data-dir), ResNet-18, the paper's schedule and 30-strength grids; "
