@@ -250,6 +250,7 @@ def _run(args: argparse.Namespace) -> int:
     from manifold_lab.experiments.rundir import RunDirError
     from manifold_lab.experiments.sweep import usable_cpus
 
+    sigterm: list[int] = []  # filled by _sigterm_as_interrupt; the Ray backend polls it
     # Every check that needs no work, before anything is written: the preset and its
     # options, the device, the data (files, then counts), the backend, the directory.
     try:
@@ -259,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
             preset = dataclasses.replace(preset, n_seeds=args.seeds)
         device = resolve_device(args.device, backend=args.backend)
         check_preset(preset)
-        backend = _make_backend(args)
+        backend = _make_backend(args, stop_requested=lambda: bool(sigterm))
     except (ValueError, OSError, BackendUnavailable) as exc:
         raise UsageError(_one_line(exc)) from None
     out = prepare_out_dir(args.out, args.name, args.quick, preset=preset, base_seed=args.seed)
@@ -279,9 +280,8 @@ def _run(args: argparse.Namespace) -> int:
     extra = f" + {reference.job}" if reference.job else f" (regime reference: {reference.name})"
     print(f"{preset.name}{' (quick)' if args.quick else ''}: {preset.n_models} models{extra}, "
           f"backend {args.backend}, {at_a_time}, device {device}, out {out}", flush=True)
-    sigterm: list[int] = []
     try:
-        with _sigterm_as_interrupt() as sigterm:
+        with _sigterm_as_interrupt(sigterm):
             results = run_experiment(
                 preset, out, base_seed=args.seed, device=device, jobs=jobs,
                 thresholds=thresholds, progress=not args.no_progress, quick=args.quick,
@@ -314,29 +314,30 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _make_backend(args: argparse.Namespace):
+def _make_backend(args: argparse.Namespace, *, stop_requested=None):
     """The configured backend; Ray is imported and reached (started, or its cluster
     joined) here, so a missing Ray or an unreachable cluster is a usage error before
-    any file is written (``BackendUnavailable``)."""
+    any file is written (``BackendUnavailable``). ``stop_requested`` (``() -> bool``)
+    is polled by the Ray backend between its waits."""
     if args.backend == "local":
         return "local"
     from manifold_lab.experiments.backends.ray import RayBackend, import_ray
 
     import_ray()
-    backend = RayBackend(args.ray_address, gpus_per_model=args.gpus_per_model)
+    backend = RayBackend(args.ray_address, gpus_per_model=args.gpus_per_model, stop_requested=stop_requested)
     backend.connect()
     return backend
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
+def _sigterm_as_interrupt(received: list[int]):
     """Turn SIGTERM (``kill``, a batch system's time limit) into ``Terminated``.
 
-    Yields a list that holds the signal number once SIGTERM has arrived: libraries
-    that catch the exception in their own waits (Ray) re-raise it as a plain
-    ``KeyboardInterrupt``, so the type alone does not tell.
+    Appends the signal number to ``received`` (and yields it) once SIGTERM has
+    arrived: libraries that catch the exception in their own waits (Ray) re-raise it
+    as a plain ``KeyboardInterrupt``, or may swallow it, so the type alone does not
+    tell, and the Ray backend polls the list (``RayBackend(stop_requested=...)``).
     """
-    received: list[int] = []
 
     def handler(signum, frame):
         received.append(signum)

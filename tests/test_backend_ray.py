@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,51 @@ def test_a_cluster_without_the_resources_is_a_one_line_error(cluster, device, fr
     with pytest.raises(ValueError, match=re.escape(fragment)) as info:
         RayBackend()._options(cluster, device)
     assert "\n" not in str(info.value)
+
+
+class _NeverDoneRay(_FakeRay):
+    """Tasks that never finish: ``wait`` times out every time (as a Ray wait whose
+    SIGTERM exception was swallowed keeps doing)."""
+
+    class exceptions:
+        RayError = RuntimeError
+
+    def __init__(self):
+        super().__init__(CPU=2.0)
+        self.submitted, self.cancelled, self.waits = [], [], 0
+
+    def remote(self, fn):
+        ray = self
+
+        class _Task:
+            def options(self, **options):
+                return self
+
+            def remote(self, *args):
+                ray.submitted.append(object())
+                return ray.submitted[-1]
+        return _Task()
+
+    def wait(self, refs, num_returns, timeout):
+        self.waits += 1
+        if self.waits > 10:   # fail instead of hanging when the stop is not honoured
+            raise AssertionError("still waiting after 10 polls: the stop request was ignored")
+        return [], refs
+
+    def cancel(self, ref, force):
+        self.cancelled.append(ref)
+
+
+def test_a_requested_stop_ends_the_wait_and_cancels_every_task():
+    fake, polls = _NeverDoneRay(), []
+
+    def stop_requested():
+        polls.append(1)
+        return len(polls) >= 3   # e.g. a SIGTERM whose exception a Ray wait swallowed
+
+    backend = RayBackend(stop_requested=stop_requested)
+    with pytest.raises(KeyboardInterrupt, match="stop requested"):
+        jobs = [types.SimpleNamespace(id="a"), types.SimpleNamespace(id="b")]
+        backend._run(fake, None, SMALL, jobs, base_seed=0, device="cpu", limit=2, finish=lambda job, row: None)
+    assert fake.waits == 3 and len(fake.submitted) == 2
+    assert fake.cancelled == fake.submitted   # every outstanding task cancelled

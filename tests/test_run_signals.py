@@ -174,3 +174,19 @@ def test_sigterm_during_a_ray_run_ends_it_like_ctrl_c_with_one_line(ray_instance
     assert len(invocations) == 1 and invocations[0] > 0
     assert not (out / "results.json").exists()
     assert ray_instance.is_initialized()  # joined, not started: left running for the other tests
+
+
+def test_a_sigterm_is_recorded_in_the_given_list_and_raised_as_terminated():
+    """The list ``run.main`` hands the Ray backend (``stop_requested``) sees the SIGTERM,
+    whether or not its exception reaches the caller; the old handler comes back."""
+    from manifold_lab.run import Terminated, _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    received: list[int] = []
+    with pytest.raises(Terminated):
+        with _sigterm_as_interrupt(received):
+            assert received == []
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)   # the handler raises before this ends
+    assert received == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -103,12 +103,18 @@ class RayBackend:
         CPUs each task requests and torch threads it uses.
     max_retries : int
         Retries of a lost or transiently failed task.
+    stop_requested : callable, optional
+        ``() -> bool``, polled after every wait for a task (at least every
+        ``_POLL_S`` seconds): once it returns True the outstanding tasks are cancelled
+        and ``KeyboardInterrupt`` is raised. The command line passes "a SIGTERM has
+        arrived", so a SIGTERM whose exception a Ray wait swallowed still stops the run.
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, *, gpus_per_model: float | None = None,
-                 cpus_per_model: int = 1, max_retries: int = MAX_RETRIES):
+                 cpus_per_model: int = 1, max_retries: int = MAX_RETRIES,
+                 stop_requested: Callable[[], bool] | None = None):
         if gpus_per_model is not None and not 0 < gpus_per_model:
             raise ValueError(f"gpus_per_model must be > 0, got {gpus_per_model!r}")
         if cpus_per_model < 1:
@@ -117,6 +123,7 @@ class RayBackend:
         self.gpus_per_model = 1.0 if gpus_per_model is None else float(gpus_per_model)
         self.cpus_per_model = int(cpus_per_model)
         self.max_retries = int(max_retries)
+        self.stop_requested = stop_requested
         self._started = False  # connect() started Ray: run() shuts it down at its end
 
     def connect(self) -> None:
@@ -193,6 +200,8 @@ class RayBackend:
                         fn, preset, job, base_seed, device, self.cpus_per_model)
                     running[ref] = job
                 done, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
+                if self.stop_requested is not None and self.stop_requested():
+                    raise KeyboardInterrupt("stop requested while waiting for Ray tasks")
                 for ref in done:
                     job = running.pop(ref)
                     try:
