@@ -43,7 +43,8 @@ def tiny(name: str, data_dir: str):
 
 @pytest.mark.parametrize("name,fields", [
     ("fmnist", ("score_ssim", "paper_on", "paper_off")),
-    ("fmnist_distractor", ("signal_sensitivity", "distractor_sensitivity")),
+    ("fmnist_distractor", ("signal_sensitivity", "distractor_sensitivity", "bayes_grad_cosine",
+                           "sum_logits_cosine", "bayes_grad_curve")),
 ])
 def test_tiny_image_run_end_to_end_and_resume(request, tmp_path, idx_dir, name, fields):
     if name == "fmnist":
@@ -99,6 +100,32 @@ def test_compose_places_the_halves():
     assert x.shape == (3, 1, 56, 28)
     assert torch.equal(x[:, 0, :28, 0], torch.tensor([[1.0] * 28, [2.0] * 28, [1.0] * 28]))
     assert torch.equal(x[:, 0, 28:, 0], torch.tensor([[2.0] * 28, [1.0] * 28, [2.0] * 28]))
+
+
+def test_distractor_bayes_gradient_is_the_signal_halfs_and_zero_on_the_glyph(idx_dir):
+    spec = FashionMnistDistractorSpec(data_dir=idx_dir, distractor="glyph", **_FITS)
+    ref = spec.build(0)
+    assert ref.fitted.score.conditional   # the fmnist preset's class-conditional fit
+    x, y = ref.eval_points(6, generator=torch.Generator().manual_seed(3))
+    top = ref.eval_extras(x, y)["halves"]["signal"][:, 0]
+    assert top.any() and (~top).any()
+    grad = ref.bayes_gradient(x, y, 0.25)
+    for i in range(6):
+        signal, other = (slice(0, 784), slice(784, None)) if top[i] else (slice(784, None), slice(0, 784))
+        half = x[i:i + 1, :, :28] if top[i] else x[i:i + 1, :, 28:]
+        expected = ref.fitted.score.bayes_gradient(half, y[i:i + 1], 0.25).reshape(-1)
+        torch.testing.assert_close(grad[i, signal], expected)
+        assert torch.equal(grad[i, other], torch.zeros(784))
+    extras = ref.eval_extras(x, y)
+    torch.testing.assert_close(extras["bayes_grad"], grad)
+    assert set(extras["bayes_grad_by_sigma"]) == set(spec.bayes_sigmas)
+    # The paper protocol's score: each half's score at 0.25, zero on the glyph half.
+    torch.testing.assert_close(extras["paper_score"], ref.reference_gradients(x, y)[0])
+    control = FashionMnistDistractorSpec(data_dir=idx_dir, distractor="fmnist", **_FITS).build(0)
+    xc, yc = control.eval_points(4, generator=torch.Generator().manual_seed(3))
+    assert "bayes_grad" not in control.eval_extras(xc, yc)
+    with pytest.raises(ValueError, match="exchangeable"):
+        control.bayes_gradient(xc, yc, 0.25)
 
 
 @pytest.mark.parametrize("distractor", ["fmnist", "glyph"])

