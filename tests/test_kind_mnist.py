@@ -174,6 +174,9 @@ def test_classifier_measurement_script_runs_every_variant(npm_dir, capsys):
     assert len(rows) == 4  # two variants x two seeds
     assert [int(row[4]) for row in rows] == [40] * 4  # N_TRAIN images, not the whole split
     assert all(0.0 <= float(row[6]) <= 1.0 for row in rows)
+    # The halves (metrics pool, accuracy pool) bracket the whole split's accuracy.
+    assert all(min(float(row[7]), float(row[8])) - 1e-4 <= float(row[6]) <= max(float(row[7]), float(row[8])) + 1e-4
+               for row in rows)
     bench.main(["--data-dir", npm_dir, "--flip", "4,8,1,1,20"])
     assert "crop+flip" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="the split has"):

@@ -8,6 +8,7 @@ from torch import nn
 from manifold_lab._validation import check_image_batch, check_positive_int
 from manifold_lab.models._activations import make_activation
 from manifold_lab.models.init import materialize
+from manifold_lab.models.pooling import AvgPool2x2
 
 __all__ = ["SmallCNN", "CHANNELS"]
 
@@ -22,7 +23,9 @@ class SmallCNN(nn.Module):
 
     Channels ``channels`` (default 32 and 64), hidden width 128. Average pooling and
     the default softplus keep the network C² (Theorem 3.1); ``activation="relu"``
-    gives the usual piecewise-linear CNN.
+    gives the usual piecewise-linear CNN. The pooling is :class:`~manifold_lab.models.pooling.AvgPool2x2`
+    (``nn.AvgPool2d(2)``'s numbers, bitwise, at a fraction of its CPU time; no parameters,
+    so checkpoints are unchanged).
 
     Parameters
     ----------
@@ -80,9 +83,9 @@ class SmallCNN(nn.Module):
         with torch.device("meta"):
             self.features = nn.Sequential(
                 nn.Conv2d(in_channels, conv1, 3, padding=1), make_activation(activation),
-                nn.AvgPool2d(2),
+                AvgPool2x2(),
                 nn.Conv2d(conv1, conv2, 3, padding=1), make_activation(activation),
-                nn.AvgPool2d(2),
+                AvgPool2x2(),
             )
             self.head = nn.Sequential(
                 nn.Flatten(), nn.Linear(conv2 * cells, _FC), make_activation(activation),
