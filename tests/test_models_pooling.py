@@ -62,3 +62,19 @@ def test_training_a_small_cnn_gives_the_same_weights_as_with_avgpool2d(objective
 def test_bad_input_is_one_line():
     with pytest.raises(ValueError, match=r"needs images \[n, c, h, w\], got shape \[3, 4\]"):
         AvgPool2x2()(torch.zeros(3, 4))
+
+
+def test_the_pooling_benchmark_compares_equal_numbers_at_tiny_size():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pooling.py"
+    spec = importlib.util.spec_from_file_location("bench_pooling", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    layer = bench.bench_layer((2, 3, 6, 6), repeats=1, passes=2)
+    step = bench.bench_training("gradient_norm", 1.0, {}, images=8, repeats=1)
+    for row in (layer, step):
+        assert row["same"] is True and row["torch_s"] > 0 and row["ours_s"] > 0
+    with pytest.raises(SystemExit):
+        bench.main(["--images", "0"])
