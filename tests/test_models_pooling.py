@@ -39,6 +39,22 @@ def test_outputs_and_gradients_are_bitwise_those_of_avgpool2d(n, c, h, w, dtype,
         assert ours.shape == theirs.shape and torch.equal(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_small_size_is_bitwise_that_of_avgpool2d(dtype):
+    """Every size up to 13x13, 1x1 outputs included (where the convolution sums in
+    another order and the pooling falls back to ``F.avg_pool2d``)."""
+    gen = torch.Generator().manual_seed(0)
+    for h in range(2, 14):
+        for w in range(2, 14):
+            x = torch.randn(2, 3, h, w, dtype=dtype, generator=gen)
+            assert torch.equal(avg_pool_2x2(x), REFERENCE(x)), (h, w)
+
+
+def test_gradients_pass_torch_gradcheck_to_second_order():
+    x = torch.randn(2, 2, 5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    assert torch.autograd.gradcheck(avg_pool_2x2, (x,)) and torch.autograd.gradgradcheck(avg_pool_2x2, (x,))
+
+
 @pytest.mark.parametrize("objective,strength,options", [
     ("none", 0.0, {}), ("pgd_l2", 1.0, {"steps": 2}), ("gradient_norm", 1.0, {}),
     ("smoothness", 10.0, {}), ("noise_augmentation", 0.3, {}),
