@@ -94,3 +94,9 @@ def test_the_pooling_benchmark_compares_equal_numbers_at_tiny_size():
         assert row["same"] is True and row["torch_s"] > 0 and row["ours_s"] > 0
     with pytest.raises(SystemExit):
         bench.main(["--images", "0"])
+
+
+def test_other_devices_use_torchs_own_pooling():
+    """Bitwise equality is checked on the CPU only; elsewhere it is ``F.avg_pool2d`` itself."""
+    x = torch.zeros(2, 3, 5, 4, device="meta")
+    assert avg_pool_2x2(x).shape == (2, 3, 2, 2) and avg_pool_2x2(x).device.type == "meta"

@@ -24,7 +24,7 @@ class SmallCNN(nn.Module):
     Channels ``channels`` (default 32 and 64), hidden width 128. Average pooling and
     the default softplus keep the network C² (Theorem 3.1); ``activation="relu"``
     gives the usual piecewise-linear CNN. The pooling is :class:`~manifold_lab.models.pooling.AvgPool2x2`
-    (``nn.AvgPool2d(2)``'s numbers, bitwise, at a fraction of its CPU time; no parameters,
+    (``nn.AvgPool2d(2)``'s numbers, bitwise, faster on one CPU thread; no parameters,
     so checkpoints are unchanged).
 
     Parameters
