@@ -45,14 +45,16 @@ def _torch_pooling(net: SmallCNN) -> SmallCNN:
     return net
 
 
-def _best(fn, repeats: int) -> tuple[float, object]:
-    """``(least CPU seconds over repeats, last result)``."""
-    best, result = float("inf"), None
+def _interleaved(sides: dict, repeats: int) -> tuple[dict, dict]:
+    """Run each of ``sides`` (name -> no-argument callable) ``repeats`` times, the sides
+    taking turns: ``({name: least CPU seconds}, {name: last result})``."""
+    times, results = {}, {}
     for _ in range(repeats):
-        start = time.process_time()
-        result = fn()
-        best = min(best, time.process_time() - start)
-    return best, result
+        for name, fn in sides.items():
+            start = time.process_time()
+            results[name] = fn()
+            times[name] = min(times.get(name, float("inf")), time.process_time() - start)
+    return times, results
 
 
 def bench_layer(shape: tuple[int, ...], repeats: int, passes: int = 20) -> dict:
@@ -68,11 +70,7 @@ def bench_layer(shape: tuple[int, ...], repeats: int, passes: int = 20) -> dict:
             return out.detach(), grad
         return once
 
-    times, results = {}, {}
-    for _ in range(repeats):  # interleaved
-        for name, pool in (("torch", nn.AvgPool2d(2)), ("ours", AvgPool2x2())):
-            t, results[name] = _best(run(pool), 1)
-            times[name] = min(times.get(name, float("inf")), t)
+    times, results = _interleaved({"torch": run(nn.AvgPool2d(2)), "ours": run(AvgPool2x2())}, repeats)
     same = all(torch.equal(a, b) for a, b in zip(results["torch"], results["ours"]))
     return {"torch_s": times["torch"] / passes, "ours_s": times["ours"] / passes, "same": same}
 
@@ -92,11 +90,7 @@ def bench_training(objective: str, strength: float, options: dict, images: int, 
                          progress=False).model.state_dict()
         return once
 
-    times, weights = {}, {}
-    for _ in range(repeats):
-        for name, torch_pooling in (("torch", True), ("ours", False)):
-            t, weights[name] = _best(run(torch_pooling), 1)
-            times[name] = min(times.get(name, float("inf")), t)
+    times, weights = _interleaved({"torch": run(True), "ours": run(False)}, repeats)
     same = all(torch.equal(weights["torch"][k], weights["ours"][k]) for k in weights["torch"])
     steps = -(-images // BATCH)
     return {"torch_s": times["torch"] / steps, "ours_s": times["ours"] / steps, "same": same}
