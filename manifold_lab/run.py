@@ -31,6 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
+from manifold_lab._allocator import keep_freed_memory
 from manifold_lab._cli import (
     EXIT_FAILED, EXIT_USAGE, MAX_SEED, PROG, OneLineParser, UsageError, parse_fraction, parse_int,
     parse_positive, resolve_device,
@@ -269,6 +270,7 @@ def _run(args: argparse.Namespace) -> int:
         excessive_on_fraction=args.excessive_on or preset.thresholds.excessive_on_fraction,
     )
     jobs = None if args.jobs == "auto" else args.jobs
+    keep_freed_memory()  # this process trains too with --jobs 1 (manifold_lab._allocator)
 
     if jobs is not None:
         at_a_time = f"{jobs} job(s)"

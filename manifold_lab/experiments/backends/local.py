@@ -2,7 +2,8 @@
 
 ``workers > 1`` runs jobs in a ``ProcessPoolExecutor`` of "spawn" workers (fork
 is unsafe once torch has started its thread pools), each with ``cpus // workers``
-torch threads so workers do not oversubscribe the cores. Job seeds do not depend
+torch threads so workers do not oversubscribe the cores, and with freed memory kept
+for reuse (``manifold_lab._allocator``). Job seeds do not depend
 on the number of workers or on completion order, so results do not either.
 
 The number of workers is capped (and the cap reported as a ``RunWarning``) by
@@ -33,6 +34,7 @@ from typing import Callable, Sequence
 import torch
 from tqdm import tqdm
 
+from manifold_lab._allocator import keep_freed_memory
 from manifold_lab.experiments.backends.base import model_error
 from manifold_lab.experiments.rundir import RunWarning
 
@@ -118,6 +120,7 @@ def _die_with_parent(parent_pid: int) -> None:
 def _init_worker(threads: int, parent_pid: int) -> None:
     # Runs only in worker processes this module spawned, never in the caller's.
     torch.set_num_threads(threads)
+    keep_freed_memory()  # no page-fault round trip per training step (manifold_lab._allocator)
     # Ctrl-C and a batch system's SIGTERM reach the whole process group; only the
     # parent handles them (it kills the workers), so workers do not each print a
     # KeyboardInterrupt trace or die before the parent has recorded the stop.

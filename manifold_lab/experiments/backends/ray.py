@@ -70,7 +70,10 @@ def _run_model(fn: Callable, preset, job, base_seed: int, device: str, threads: 
     # Runs inside a Ray worker (a process Ray reuses across tasks).
     import torch
 
+    from manifold_lab._allocator import keep_freed_memory
+
     torch.set_num_threads(threads)
+    keep_freed_memory()  # manifold_lab._allocator: freed memory is reused, not faulted in again
     return fn(preset, job, base_seed, device)
 
 
