@@ -145,3 +145,45 @@ def failing_run_job(preset, job, base_seed, device, *, marker_dir, flaky, broken
     if job.id == broken:
         raise ValueError("loss is nan at epoch 1, step 1; lower the learning rate")
     return run_job(preset, job, base_seed, device)
+
+
+# --- stand-ins for the fits and the job halves of backends.overlap (importable by reference) ---
+
+def _record(marker_dir: str, name: str, seconds: float) -> None:
+    """Write ``<marker_dir>/<name>.json`` with the task's start and end (``time.time``),
+    after sleeping ``seconds``."""
+    import json
+    import os
+    import time
+
+    start = time.time()
+    time.sleep(seconds)
+    path = os.path.join(marker_dir, f"{name}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump({"start": start, "end": time.time()}, fh)
+    os.replace(path + ".tmp", path)
+
+
+def timed_fit_task(marker_dir: str, name: str, seconds: float) -> str:
+    """A fit that takes ``seconds``; raises ValueError when ``name`` starts with 'bad'."""
+    _record(marker_dir, f"fit-{name}", seconds)
+    if name.startswith("bad"):
+        raise ValueError(f"fit {name} failed")
+    return name
+
+
+def timed_train(preset, job, base_seed, device, *, marker_dir, seconds):
+    _record(marker_dir, f"train-{job.id}", seconds)
+    if job.id.startswith("bad"):
+        raise ValueError("training diverged\nsecond line")
+    return {"weights": job.id}, {"id": job.id, "trained_in_half": True}
+
+
+def timed_evaluate(preset, job, base_seed, device, state, row, *, reference_files, marker_dir, seconds):
+    _record(marker_dir, f"evaluate-{job.id}", seconds)
+    return {**row, "state": state["weights"], "files": reference_files}
+
+
+def timed_run(preset, job, base_seed, device, *, reference_files, marker_dir, seconds):
+    _record(marker_dir, f"run-{job.id}", seconds)
+    return {"id": job.id, "files": reference_files}

@@ -161,7 +161,18 @@ class DataSpec(abc.ABC):
 
         ``cache_dir`` is a directory private to the run where a kind may keep what
         it fits once per run (an autoencoder, a denoiser); exact kinds ignore it.
+        A kind with ``fits_reference`` also takes ``fit_runner``, a callable
+        ``[(fn, args), ...] -> [fn(*args), ...]`` that runs its fits (the sweep passes
+        its worker pool's, so models train on the cores the fits leave free); ``None``:
+        the kind runs them itself.
         """
+
+    def training_reference(self, seed: int) -> Reference:
+        """A :class:`Reference` whose ``training_data`` is that of :meth:`build`'s, built
+        without fitting anything (the sweep trains models while the fits run); only
+        ``training_data`` may be called on it. Default: :meth:`build` (exact kinds fit
+        nothing)."""
+        return self.build(seed)
 
     def check_inputs(self) -> None:
         """Fail early, with a one-line ``ValueError``, on missing or unreadable inputs

@@ -10,7 +10,11 @@ whose file is present with the same fingerprint.
 
 Execution is delegated to a backend (``experiments.backends``): ``local`` runs
 jobs in this process or in worker processes on this machine, ``ray`` runs each
-job as a Ray task on a local instance or a cluster. Workers only compute and
+job as a Ray task on a local instance or a cluster. A kind with fitted ground
+truth (``DataSpec.fits_reference``) is fitted once per run: with local workers in
+the same pool as the models, which train on the cores the fits leave free
+(``backends.overlap``; :func:`train_job` and :func:`evaluate_job` are the two
+halves of :func:`run_job` it runs apart); elsewhere before any job. Workers only compute and
 return rows; this process writes every file. Job seeds do not depend on the
 backend, the number of workers or completion order, so results do not either.
 """
@@ -27,8 +31,10 @@ from pathlib import Path
 from typing import Callable
 
 import manifold_lab
+import torch
 from manifold_lab.experiments.backends import Backend, get_backend
-from manifold_lab.experiments.backends.local import usable_cpus  # re-exported (public API)
+from manifold_lab.experiments.backends.local import LocalBackend, usable_cpus  # usable_cpus: public API
+from manifold_lab.experiments.backends.overlap import run_while_fitting
 from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.kinds.images import folder_stamp
@@ -47,6 +53,8 @@ __all__ = [
     "plan_jobs",
     "run_fingerprint",
     "run_job",
+    "train_job",
+    "evaluate_job",
     "load_finished",
     "run_sweep",
     "usable_cpus",
@@ -136,27 +144,56 @@ def run_job(preset: Preset, job: Job, base_seed: int, device: str, *,
     if reference_files is not None:
         cache_dir = reference_files.folder()
     reference, es = _reference_and_eval_set(preset, base_seed, device, cache_dir)
-    row: dict = {"id": job.id}
-    t0, c0 = time.perf_counter(), time.process_time()
     if job.reference:
         model = reference.reference_model().to(device)
-        row.update(epochs_run=0, train_s=0.0, train_cpu_s=0.0)
+        row = {"id": job.id, "epochs_run": 0, "train_s": 0.0, "train_cpu_s": 0.0}
     else:
-        x, y = training_data(reference, preset.train, seed=job.seed)
-        model = build_model(preset.model, preset.data, seed=job.seed)
-        objective = make_objective(job.regularizer, job.strength, **dict(job.options))
-        spec = preset.train
-        result = train(
-            model, objective, data=(x, y), epochs=spec.epochs, lr=spec.lr * objective.lr_factor(),
-            optimizer=spec.optimizer, batch_size=spec.batch_size, weight_decay=spec.weight_decay,
-            lr_milestones=spec.milestone_epochs(), lr_gamma=spec.lr_gamma, augment=spec.augment,
-            device=device, seed=job.seed, progress=False,
-        )
-        model = result.model
-        row.update(regularizer=job.regularizer, strength=job.strength,
-                   strength_index=job.strength_index, seed=job.seed,
-                   epochs_run=result.epochs_run, train_s=time.perf_counter() - t0,
-                   train_cpu_s=time.process_time() - c0)
+        model, row = _train(preset, job, reference, device)
+    return _evaluate(preset, job, base_seed, model, es, row)
+
+
+def train_job(preset: Preset, job: Job, base_seed: int, device: str) -> tuple[dict, dict]:
+    """The first half of :func:`run_job` for a trained model, before the run's fits exist:
+    ``(state_dict on the CPU, row so far)``. The training data come from
+    ``DataSpec.training_reference``, which fits nothing; :func:`evaluate_job` finishes the
+    row with the same numbers as :func:`run_job`."""
+    if job.reference:
+        raise ValueError(f"train_job: {job.id} is the reference model, which is not trained")
+    model, row = _train(preset, job, preset.data.training_reference(base_seed), device)
+    return {k: v.detach().to("cpu") for k, v in model.state_dict().items()}, row
+
+
+def evaluate_job(preset: Preset, job: Job, base_seed: int, device: str, state: dict, row: dict, *,
+                 reference_files: ReferenceFiles) -> dict:
+    """The second half of :func:`run_job`: evaluate the model trained by :func:`train_job`
+    (its ``state`` and ``row``) against the run's fits (``reference_files``)."""
+    _, es = _reference_and_eval_set(preset, base_seed, device, reference_files.folder())
+    model = build_model(preset.model, preset.data, seed=job.seed)
+    model.load_state_dict(state)
+    return _evaluate(preset, job, base_seed, model.to(device), es, dict(row))
+
+
+def _train(preset: Preset, job: Job, reference, device: str) -> tuple[torch.nn.Module, dict]:
+    """Train ``job``'s model on its training data from ``reference``: ``(model, row)``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    x, y = training_data(reference, preset.train, seed=job.seed)
+    model = build_model(preset.model, preset.data, seed=job.seed)
+    objective = make_objective(job.regularizer, job.strength, **dict(job.options))
+    spec = preset.train
+    result = train(
+        model, objective, data=(x, y), epochs=spec.epochs, lr=spec.lr * objective.lr_factor(),
+        optimizer=spec.optimizer, batch_size=spec.batch_size, weight_decay=spec.weight_decay,
+        lr_milestones=spec.milestone_epochs(), lr_gamma=spec.lr_gamma, augment=spec.augment,
+        device=device, seed=job.seed, progress=False,
+    )
+    row = {"id": job.id, "regularizer": job.regularizer, "strength": job.strength,
+           "strength_index": job.strength_index, "seed": job.seed, "epochs_run": result.epochs_run,
+           "train_s": time.perf_counter() - t0, "train_cpu_s": time.process_time() - c0}
+    return result.model, row
+
+
+def _evaluate(preset: Preset, job: Job, base_seed: int, model: torch.nn.Module, es, row: dict) -> dict:
+    """``row`` completed with every metric of ``model`` on the run's eval set ``es``."""
     t1, c1 = time.perf_counter(), time.process_time()
     # One noise seed for every model: common random numbers across the sweep.
     row.update(evaluate_model(model, es, preset.eval, seed=base_seed))
@@ -261,13 +298,23 @@ def run_sweep(
     if pending:
         # run_job is looked up here, at call time, so tests can substitute it.
         fn = run_job
+        runner = get_backend(backend)
         if preset.data.fits_reference:
-            # Fit the kind's ground truth once, here, before any job (resume reuses
-            # it); the files travel with every job, so workers on other machines
-            # need no shared filesystem (experiments.reference_files).
+            # Fit the kind's ground truth once per run (resume reuses it); the files
+            # travel with every job, so workers on other machines need no shared
+            # filesystem (experiments.reference_files).
             cache_dir = Path(out_dir) / REFERENCE_DIR
-            preset.data.build(base_seed, cache_dir=str(cache_dir))
-            fn = functools.partial(run_job, reference_files=ReferenceFiles.read(cache_dir))
-        get_backend(backend).run(fn, preset, pending, base_seed=base_seed, device=device,
-                                 workers=jobs, finish=finish)
+
+            def fit(fit_runner=None) -> ReferenceFiles:
+                preset.data.build(base_seed, cache_dir=str(cache_dir), fit_runner=fit_runner)
+                return ReferenceFiles.read(cache_dir)
+
+            # Local workers train models while the fits run (backends.overlap) ...
+            if isinstance(runner, LocalBackend) and run_while_fitting(
+                    fit, train_job, evaluate_job, fn, preset, pending, base_seed=base_seed, device=device,
+                    workers=jobs, finish=finish):
+                return {job.id: rows[job.id] for job in plan}
+            # ... elsewhere the fits come first, here, before any job.
+            fn = functools.partial(fn, reference_files=fit())
+        runner.run(fn, preset, pending, base_seed=base_seed, device=device, workers=jobs, finish=finish)
     return {job.id: rows[job.id] for job in plan}

@@ -7,7 +7,9 @@ filesystem. Every backend runs the same ``run_job`` with the same seeds, so the
 rows do not depend on the backend.
 
 - ``local`` (``backends.local``): this process for one job at a time, else a pool
-  of spawned worker processes that exit when this process dies;
+  of spawned worker processes that exit when this process dies; with fitted ground
+  truth, the fits run in the same pool and models train beside them
+  (``backends.overlap``);
 - ``ray`` (``backends.ray``): one Ray task per model on a local Ray instance or a
   cluster, with its CPU/GPU request, bounded retries of lost or failed tasks and
   cancellation on Ctrl-C. Ray is an optional extra (``pip install -e ".[ray]"``).

@@ -24,6 +24,7 @@ import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -155,7 +156,8 @@ def _fit_denoiser(settings: FitSettings, train: torch.Tensor, seed: int, device,
 
 def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, *, seed: int,
                 tag: str, cache_dir: str | os.PathLike | None, device: str | torch.device = "cpu",
-                score: ScoreModel | None = None, labels: torch.Tensor | None = None) -> FittedImages:
+                score: ScoreModel | None = None, labels: torch.Tensor | None = None,
+                runner: Callable[[list], list] | None = None) -> FittedImages:
     """Fit (or load from ``cache_dir``) the autoencoder and the denoiser on ``train``.
 
     Parameters
@@ -179,8 +181,12 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     labels : Tensor, shape [n], optional
         Classes of ``train``: with ``settings.class_conditional`` the denoiser is fitted
         class-conditionally (its score then also gives the learned Bayes gradient).
+    runner : callable, optional
+        ``runner([(fn, args), ...]) -> [fn(*args), ...]``: runs the fits (the sweep's
+        worker pool, which trains models on the cores the fits leave free); the
+        functions are module-level and their arguments picklable. ``None``: see below.
 
-    On the CPU with two or more cores and enough work (:data:`PARALLEL_FIT_WORK`)
+    Without a ``runner``, on the CPU with two or more cores and enough work (:data:`PARALLEL_FIT_WORK`)
     the autoencoder and the denoiser are fitted side by side in two worker
     processes; the quality figures record each fit's wall and CPU seconds.
     """
@@ -200,8 +206,10 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     if fitted_score:
         calls.append((_fit_denoiser, (settings, train, seed, device, labels)))
     t0 = time.perf_counter()
-    parallel = _fit_in_parallel(settings, train, device, len(calls))
-    if parallel:
+    parallel = (runner is not None and len(calls) > 1) or _fit_in_parallel(settings, train, device, len(calls))
+    if runner is not None:
+        results = runner(calls)
+    elif parallel:
         results = run_in_workers(calls, threads=max(1, usable_cpus() // len(calls)))
     else:
         results = [fn(*args) for fn, args in calls]

@@ -129,7 +129,7 @@ class Cifar10Spec(ImageKindSpec):
             find_diffusers_layout(self.score_model)
         self.lpips_paths()
 
-    def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
+    def build(self, seed, *, cache_dir: str | os.PathLike | None = None, fit_runner=None):
         self.check_inputs()
         splits = self.load()
         train, labels = fit_subset(splits, self.n_fit, seed)
@@ -139,7 +139,7 @@ class Cifar10Spec(ImageKindSpec):
             score = load_diffusers_score(self.score_model)
             tag = f"{self.kind}+{os.path.abspath(self.score_model)}"
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=tag,
-                             cache_dir=cache_dir, score=score, labels=labels)
+                             cache_dir=cache_dir, score=score, labels=labels, runner=fit_runner)
         return Cifar10Reference(splits, fitted, score_sigma=self.score_sigma, eps=PAPER_CIFAR_EPS,
                                 n_directions=self.n_directions, lpips=self.load_lpips(),
                                 lpips_size=self.lpips_size, score_draws=self.score_draws, seed=seed,

@@ -354,20 +354,26 @@ class FashionMnistDistractorSpec(FashionMnistSpec):
         if self.distractor_dir is not None:
             load_digit_splits(self.distractor_dir, 0)
 
-    def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
+    def build(self, seed, *, cache_dir: str | os.PathLike | None = None, fit_runner=None):
         splits = self.load()
         train, labels = fit_subset(splits, self.n_fit, seed)
         # The fmnist preset's fit (class-conditional with class_conditional; same fingerprint).
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag="fmnist",
-                             cache_dir=cache_dir, labels=labels)
+                             cache_dir=cache_dir, labels=labels, runner=fit_runner)
         if self.distractor != "mnist":
             return DistractorReference(splits, fitted, self, seed)
         digits = load_digit_splits(self.distractor_dir, seed)
         n = min(self.n_fit, digits.train.shape[0])
         fit_idx = subset(n, digits.train.shape[0], make_generator(derive_seed(seed, "digit-fit-images")), "n_fit")
         digit_fits = fit_or_load(self.fit_settings(), digits.train[fit_idx], digits.test, seed=seed,
-                                 tag="mnist-digits", cache_dir=cache_dir)
+                                 tag="mnist-digits", cache_dir=cache_dir, runner=fit_runner)
         return DistractorReference(splits, fitted, self, seed, digits, digit_fits)
+
+    def training_reference(self, seed):
+        """The composite training images only (no fits): ``training_data`` draws items,
+        distractors and orders, never a fitted network."""
+        digits = None if self.distractor != "mnist" else load_digit_splits(self.distractor_dir, seed)
+        return DistractorReference(self.load(), None, self, seed, digits)
 
     def model_inputs(self):
         return {"in_channels": 1, "n_classes": 10, "image_size": 2 * _SIDE, "image_width": _SIDE}

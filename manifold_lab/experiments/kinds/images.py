@@ -321,12 +321,16 @@ class ImageKindSpec(DataSpec):
     def own_counts(self) -> dict[str, dict[str, int]]:
         return {"train": {"data.n_fit": self.n_fit}}
 
-    def build(self, seed, *, cache_dir: str | os.PathLike | None = None):
+    def build(self, seed, *, cache_dir: str | os.PathLike | None = None, fit_runner=None):
         splits = self.load()
         train, labels = fit_subset(splits, self.n_fit, seed)
         lpips = self.load_lpips()  # before the fits: a bad folder fails at once
         fitted = fit_or_load(self.fit_settings(), train, splits.x_test, seed=seed, tag=self.kind,
-                             cache_dir=cache_dir, labels=labels)
+                             cache_dir=cache_dir, labels=labels, runner=fit_runner)
         return ImageReference(splits, fitted, score_sigma=self.score_sigma, eps=paper_eps(train),
                               n_directions=self.n_directions, lpips=lpips, lpips_size=self.lpips_size,
                               score_draws=self.score_draws, seed=seed, bayes_sigmas=self.bayes_sigmas)
+
+    def training_reference(self, seed):
+        """The training split only (no fits, no LPIPS): ``training_data`` draws from it alone."""
+        return ImageReference(self.load(), None, score_sigma=self.score_sigma, eps=(), n_directions=0)
