@@ -87,7 +87,7 @@ def test_a_failing_fit_stops_the_run_with_its_error(tmp_path):
 
 def test_a_failing_training_names_its_model_in_one_line(tmp_path):
     with pytest.raises(ValueError) as info:
-        _schedule(tmp_path, _jobs("bad-model", "b"), fits=(("ae", 0.1), ("denoiser", 1.5)))
+        _schedule(tmp_path, _jobs("bad-model", "b"), fits=(("ae", 0.1), ("denoiser", 0.6)))
     assert str(info.value) == "model bad-model-00-s0: training diverged"
 
 
