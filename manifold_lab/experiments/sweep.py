@@ -14,8 +14,8 @@ job as a Ray task on a local instance or a cluster. A kind with fitted ground
 truth (``DataSpec.fits_reference``) is fitted once per run: with local workers in
 the same pool as the models, which train on the cores the fits leave free
 (``backends.overlap``; :func:`train_job` and :func:`evaluate_job` are the two
-halves of :func:`run_job` it runs apart); elsewhere before any job. Workers only compute and
-return rows; this process writes every file. Job seeds do not depend on the
+halves of :func:`run_job` it runs apart); elsewhere before any job. Workers only
+compute and return rows; this process writes every file. Job seeds do not depend on the
 backend, the number of workers or completion order, so results do not either.
 """
 
@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import manifold_lab
 import torch
+
+import manifold_lab
 from manifold_lab.experiments.backends import Backend, get_backend
 from manifold_lab.experiments.backends.local import LocalBackend, usable_cpus  # usable_cpus: public API
 from manifold_lab.experiments.backends.overlap import run_while_fitting
