@@ -165,10 +165,15 @@ def _record(marker_dir: str, name: str, seconds: float) -> None:
 
 
 def timed_fit_task(marker_dir: str, name: str, seconds: float) -> str:
-    """A fit that takes ``seconds``; raises ValueError when ``name`` starts with 'bad'."""
+    """A fit that takes ``seconds``; raises ValueError when ``name`` starts with 'bad', and
+    its worker process exits at once when it starts with 'dying'."""
     _record(marker_dir, f"fit-{name}", seconds)
     if name.startswith("bad"):
         raise ValueError(f"fit {name} failed")
+    if name.startswith("dying"):
+        import os
+
+        os._exit(1)  # as a worker killed by the kernel
     return name
 
 

@@ -83,6 +83,11 @@ def test_models_train_while_the_slow_fit_runs_and_are_evaluated_after_it(tmp_pat
 def test_a_failing_fit_stops_the_run_with_its_error(tmp_path):
     with pytest.raises(ValueError, match="fit bad failed"):
         _schedule(tmp_path, _jobs("a", "b", "c"), fits=(("ae", 0.2), ("bad", 0.6)))
+    # A fit whose worker dies (killed, out of memory) is a one-line error too.
+    with pytest.raises(ValueError) as info:
+        _schedule(tmp_path, _jobs("a", "b", "c"), fits=(("ae", 0.2), ("dying", 0.4)))
+    assert str(info.value).startswith("a worker process died") and "ground-truth fits" in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_a_failing_training_names_its_model_in_one_line(tmp_path):

@@ -193,7 +193,7 @@ def _schedule(slots: _Slots, fitted: dict, train, evaluate, run, preset, jobs, b
                 slots.changed.wait(_POLL_S)
         slots.submit_fits()
         if "error" in fitted:
-            raise fitted["error"]
+            raise _fit_error(fitted["error"])
         ready = "files" in fitted
         while slots.free() > 0:
             if ready and trained:
@@ -222,8 +222,10 @@ def _schedule(slots: _Slots, fitted: dict, train, evaluate, run, preset, jobs, b
             except ValueError as exc:
                 raise model_error(job, exc) from exc
             except BrokenProcessPool as exc:
-                raise model_error(job, "a worker process died (killed, or out of memory); "
-                                       "finished models are kept, rerun to resume") from exc
+                # Every task of a broken pool fails: the dead worker may have been a fit's.
+                during = "the ground-truth fits or " if "files" not in fitted else ""
+                raise ValueError(f"a worker process died (killed, or out of memory) while running {during}"
+                                 f"model {job.id}; finished models are kept, rerun to resume") from exc
             if kind == "trained":
                 trained.append((job, *result))
             else:
@@ -234,4 +236,15 @@ def _schedule(slots: _Slots, fitted: dict, train, evaluate, run, preset, jobs, b
             if not (slots.fit_requests or "done" in fitted):
                 slots.changed.wait(_POLL_S)
     if "error" in fitted:
-        raise fitted["error"]
+        raise _fit_error(fitted["error"])
+
+
+def _fit_error(exc: BaseException) -> BaseException:
+    """The error to raise for a failed fit: a worker that died (killed, out of memory)
+    as a one-line ``ValueError``, anything else as it is."""
+    if isinstance(exc, BrokenProcessPool):
+        error = ValueError("a worker process died during the ground-truth fits (killed, or out of "
+                           "memory); finished models are kept, rerun to resume")
+        error.__cause__ = exc
+        return error
+    return exc
