@@ -24,7 +24,6 @@ theirs to configure.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 __all__ = ["MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "keep_freed_memory"]
@@ -53,12 +52,13 @@ def keep_freed_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        gnu_get_libc_version = libc.gnu_get_libc_version  # glibc only
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+        # The symbols already loaded into this process (as local._die_with_parent reads prctl).
+        libc = ctypes.CDLL(None)
+    except OSError:
         return False
-    del gnu_get_libc_version
+    if not (hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt")):  # glibc only
+        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     # mallopt returns 1 on success, 0 on an invalid value.

@@ -94,21 +94,21 @@ class _Slots:
             raise RuntimeError("the run stopped before its fits started")
         return [f.result() for f in futures]
 
-    def close(self) -> None:
-        """After the workers were stopped: release a fits' thread still waiting for its
-        calls to be submitted (they never will be)."""
+    def _take_fit_requests(self) -> list:
         with self.changed:
             requests = list(self.fit_requests)
             self.fit_requests.clear()
-        for _, _, submitted in requests:
+        return requests
+
+    def close(self) -> None:
+        """After the workers were stopped: release a fits' thread still waiting for its
+        calls to be submitted (they never will be)."""
+        for _, _, submitted in self._take_fit_requests():
             submitted.set()
 
     def submit_fits(self) -> None:
         """Submit the fit calls handed over so far (scheduler's thread)."""
-        with self.changed:
-            requests = list(self.fit_requests)
-            self.fit_requests.clear()
-        for calls, futures, submitted in requests:
+        for calls, futures, submitted in self._take_fit_requests():
             futures.extend(self.submit(fn, *args) for fn, args in calls)
             with self.changed:
                 self.fits_submitted = True

@@ -206,7 +206,7 @@ def fit_or_load(settings: FitSettings, train: torch.Tensor, test: torch.Tensor, 
     if fitted_score:
         calls.append((_fit_denoiser, (settings, train, seed, device, labels)))
     t0 = time.perf_counter()
-    parallel = (runner is not None and len(calls) > 1) or _fit_in_parallel(settings, train, device, len(calls))
+    parallel = len(calls) > 1 if runner is not None else _fit_in_parallel(settings, train, device, len(calls))
     if runner is not None:
         results = runner(calls)
     elif parallel:

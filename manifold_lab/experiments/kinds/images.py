@@ -251,7 +251,6 @@ class ImageReference(Reference):
         return extras
 
 
-
 @dataclass(frozen=True)
 class ImageKindSpec(DataSpec):
     """Base of the image kinds' specs: the data folder, the two fits, the score.
