@@ -152,7 +152,8 @@ class DataSpec(abc.ABC):
     regime_reference: ClassVar[RegimeReference] = BAYES_OPTIMAL
     #: True for kinds that fit ground truth once per run into ``cache_dir`` (an
     #: autoencoder, a denoiser): the sweep then builds the reference once in the
-    #: driver, before any model job, and every job reads the cached fits.
+    #: driver (its fits in the local workers beside the models, ``backends.overlap``,
+    #: or before any model job elsewhere), and every job reads the cached fits.
     fits_reference: ClassVar[bool] = False
 
     @abc.abstractmethod

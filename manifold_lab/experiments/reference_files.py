@@ -1,7 +1,7 @@
 """A run's fitted ground truth carried to the workers by value.
 
-Image kinds fit their autoencoder and denoiser once, in the driver, into
-``<run>/reference/`` (``kinds._fitted_images``). Local workers read that folder;
+Image kinds fit their autoencoder and denoiser once per run, and the driver writes
+them into ``<run>/reference/`` (``kinds._fitted_images``). Local workers read that folder;
 Ray workers on other machines may not see it (no shared filesystem). The driver
 therefore reads the folder's files into a :class:`ReferenceFiles` (a few MB) that
 travels with every job; a worker uses the original folder when it holds the same
