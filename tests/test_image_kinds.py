@@ -438,3 +438,28 @@ def test_figure_panels_of_an_image_run_name_their_references(tiny_fmnist_run):
         assert dotted["unregularised (score)"] == pytest.approx(unreg["score_cosine"])
     finally:
         plt.close(fig)
+
+
+def test_the_regime_legend_lists_only_the_regimes_a_figure_shades(tiny_fmnist_run):
+    import copy
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from manifold_lab.experiments.plots import figure_regulariser
+
+    _, _, results = tiny_fmnist_run
+    results = copy.deepcopy(results)
+    name = next(g["regularizer"] for g in results["groups"] if g["regularizer"] != "none")
+    ours = [g for g in results["groups"] if g["regularizer"] == name]
+    for g, regime in zip(ours, ("excessive", "weak", "excessive", "weak")):
+        g["regime"] = regime
+    wanted = ["regime: weak", "regime: excessive"] if len(ours) > 1 else ["regime: excessive"]
+    fig = figure_regulariser(results, name)
+    try:
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == wanted
+    finally:
+        plt.close(fig)

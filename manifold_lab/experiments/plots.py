@@ -200,9 +200,11 @@ def figure_regulariser(results: dict, regulariser: str):
     ax.set_title("(d) gradient alignment" + ("" if exact else " with the learned score"), fontsize=9)
     ax.legend(fontsize=6, loc="best")
 
-    handles = [Patch(color=c, label=f"regime: {k}") for k, c in REGIME_COLORS.items()]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.935), ncol=3,
-               fontsize=8, frameon=False)
+    # Only the regimes this figure shades (a legend entry without data would mislead).
+    handles = [Patch(color=c, label=f"regime: {k}") for k, c in REGIME_COLORS.items() if k in labels]
+    if handles:
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.935), ncol=3,
+                   fontsize=8, frameon=False)
     lines = ("dashed = Bayes-optimal, dotted = unregularised" if results["bayes_optimal"]
              else "dotted = unregularised reference (no Bayes-optimal model exists)")
     fig.suptitle(f"{results['preset']}: {regulariser}\nseed mean, band = min..max over "
