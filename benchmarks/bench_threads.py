@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from manifold_lab.experiments.backends.local import run_in_workers
+from manifold_lab.experiments.backends.workers import run_in_workers
 
 
 def _job(kind: str, images: int, seed: int) -> tuple[float, float]:

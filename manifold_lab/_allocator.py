@@ -52,7 +52,7 @@ def keep_freed_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        # The symbols already loaded into this process (as local._die_with_parent reads prctl).
+        # The symbols already loaded into this process (as backends.workers._die_with_parent reads prctl).
         libc = ctypes.CDLL(None)
     except OSError:
         return False

@@ -30,7 +30,7 @@ settings.load_profile("default")
 
 # The suite's tensors are tiny, so a second intra-op thread costs CPU (spinning, hand-offs)
 # without saving time; CI exports OMP_NUM_THREADS=2 for everything it runs. The test
-# process uses one thread (worker processes set their own, backends/local.py).
+# process uses one thread (worker processes set their own, backends/workers.py).
 torch.set_num_threads(1)
 
 
@@ -75,12 +75,12 @@ def small_parallel_run(tmp_path_factory):
     """``experiments_fakes.SMALL`` run with ``jobs=2``: two local worker processes with one torch
     thread each (as each Ray task has), even on a one-core machine. Returns (out dir, results)."""
     from experiments_fakes import SMALL
-    from manifold_lab.experiments.backends import local as local_backend
+    from manifold_lab.experiments.backends import workers as local_workers
     from manifold_lab.experiments.pipeline import run_experiment
 
     out = tmp_path_factory.mktemp("small_parallel")
     mp = pytest.MonkeyPatch()
-    mp.setattr(local_backend, "usable_cpus", lambda: 2)
+    mp.setattr(local_workers, "usable_cpus", lambda: 2)
     try:
         results = run_experiment(SMALL, out, jobs=2, progress=False, figures=False)
     finally:

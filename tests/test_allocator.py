@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from manifold_lab._allocator import keep_freed_memory
-from manifold_lab.experiments.backends.local import run_in_workers
+from manifold_lab.experiments.backends.workers import run_in_workers
 
 
 def _glibc() -> bool:

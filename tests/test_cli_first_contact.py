@@ -285,13 +285,13 @@ def test_workers_take_no_semaphore_for_tqdm():
     the run's one line. (tqdm's own lock, TqdmDefaultWriteLock, holds one as mp_lock.)"""
     from tqdm import tqdm
 
-    from manifold_lab.experiments.backends import local
+    from manifold_lab.experiments.backends import workers
 
     saved = tqdm.__dict__.get("_lock")
     try:
         if "_lock" in tqdm.__dict__:
             del tqdm._lock  # as in a fresh worker process
-        local._no_process_locks()
+        workers._no_process_locks()
         for _ in tqdm(range(2), disable=True):
             pass
         lock = tqdm.get_lock()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from experiments_fakes import TINY
-from manifold_lab.experiments.backends import local as local_backend
+from manifold_lab.experiments.backends import workers as local_workers
 from manifold_lab.experiments.presets import PRESETS
 from manifold_lab.run import EXIT_USAGE, PROG, main
 
@@ -66,8 +66,8 @@ def test_recoveries_are_one_line_warnings(capsys, tmp_path, monkeypatch):
     stored = json.loads(path.read_text())
     stored["row"]["accuracy"] = None
     path.write_text(json.dumps(stored))
-    monkeypatch.setattr(local_backend, "available_memory",
-                        lambda: local_backend.WORKER_MEMORY_BYTES)
+    monkeypatch.setattr(local_workers, "available_memory",
+                        lambda: local_workers.WORKER_MEMORY_BYTES)
     code, out, err = _run_main(capsys, argv[:-4] + ["--jobs", "1000", "--no-progress",
                                                     "--no-figures"])
     assert code == 0, err
@@ -75,6 +75,6 @@ def test_recoveries_are_one_line_warnings(capsys, tmp_path, monkeypatch):
     assert lines == [
         f"{PROG}: warning: {path} is malformed (accuracy is null); recomputing that model",
         f"{PROG}: warning: --jobs 1000 capped to 1 (1 model(s) to run, "
-        f"{local_backend.usable_cpus()} usable CPU(s), memory for 1 worker(s) of 512 MiB)",
+        f"{local_workers.usable_cpus()} usable CPU(s), memory for 1 worker(s) of 512 MiB)",
     ]
     assert f"{TINY.n_models} model(s) resumed" in out

@@ -16,7 +16,7 @@ import pytest
 
 from experiments_fakes import TINY
 from manifold_lab.experiments import sweep as sweep_module
-from manifold_lab.experiments.backends import local as local_backend
+from manifold_lab.experiments.backends import workers as local_workers
 from manifold_lab.experiments.pipeline import run_experiment
 from manifold_lab.experiments.rundir import (
     LOCK_FILE, RunDirError, RunLock, RunWarning, row_problem,
@@ -253,23 +253,23 @@ def test_a_ratio_stored_as_null_is_a_finished_model(finished, tmp_path, calls):
 
 
 def test_jobs_are_capped_by_models_cpus_and_memory(monkeypatch):
-    monkeypatch.setattr(local_backend, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(local_backend, "available_memory",
-                        lambda: 3 * local_backend.WORKER_MEMORY_BYTES)
-    n, note = local_backend.worker_count(1000, 18, "cpu")
+    monkeypatch.setattr(local_workers, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(local_workers, "available_memory",
+                        lambda: 3 * local_workers.WORKER_MEMORY_BYTES)
+    n, note = local_workers.worker_count(1000, 18, "cpu")
     assert n == 2 and note.startswith("--jobs 1000 capped to 2 (18 model(s) to run, "
                                       "2 usable CPU(s), memory for 3 worker(s)")
-    assert local_backend.worker_count(1000, 18, "cuda")[0] == 3  # GPU work: memory decides
-    assert local_backend.worker_count(1000, 1, "cuda")[0] == 1
-    assert local_backend.worker_count(2, 18, "cpu") == (2, None)  # within the caps: silent
-    assert local_backend.worker_count(None, 18, "cpu") == (2, None)  # "auto": the CPUs
-    assert local_backend.worker_count(None, 18, "cuda") == (2, None)  # not the memory
-    assert local_backend.worker_count(None, 1, "cpu") == (1, None)  # capped silently
+    assert local_workers.worker_count(1000, 18, "cuda")[0] == 3  # GPU work: memory decides
+    assert local_workers.worker_count(1000, 1, "cuda")[0] == 1
+    assert local_workers.worker_count(2, 18, "cpu") == (2, None)  # within the caps: silent
+    assert local_workers.worker_count(None, 18, "cpu") == (2, None)  # "auto": the CPUs
+    assert local_workers.worker_count(None, 18, "cuda") == (2, None)  # not the memory
+    assert local_workers.worker_count(None, 1, "cpu") == (1, None)  # capped silently
 
 
 def test_a_huge_jobs_is_capped_and_said(tmp_path, monkeypatch):
-    monkeypatch.setattr(local_backend, "available_memory",
-                        lambda: local_backend.WORKER_MEMORY_BYTES)  # room for one worker
+    monkeypatch.setattr(local_workers, "available_memory",
+                        lambda: local_workers.WORKER_MEMORY_BYTES)  # room for one worker
     with pytest.warns(RunWarning, match=r"--jobs 1000 capped to 1 \(7 model\(s\) to run"):
         rows = run_sweep(TINY, tmp_path, jobs=1000)
     assert len(rows) == N_JOBS

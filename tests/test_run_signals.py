@@ -35,11 +35,11 @@ if __name__ == "__main__":  # spawned workers import this file too
     from experiments_fakes import SMALL, sleeping_run_job
     from manifold_lab import run
     from manifold_lab.experiments import presets, rundir, sweep
-    from manifold_lab.experiments.backends import local
+    from manifold_lab.experiments.backends import workers
 
     presets.PRESETS["tiny"] = (SMALL, SMALL)  # every kind of job, the fewest models
     rundir.HEARTBEAT_S = 0.2
-    local.usable_cpus = lambda: 2  # two workers even on a one-core machine
+    workers.usable_cpus = lambda: 2  # two workers even on a one-core machine
     sweep.run_job = functools.partial(sleeping_run_job, marker_dir=sys.argv[1])
     sys.exit(run.main(sys.argv[2:]))
 """

@@ -34,8 +34,7 @@ import torch
 
 import manifold_lab
 from manifold_lab.experiments.backends import Backend, get_backend
-from manifold_lab.experiments.backends.local import LocalBackend, usable_cpus  # usable_cpus: public API
-from manifold_lab.experiments.backends.overlap import run_while_fitting
+from manifold_lab.experiments.backends.workers import usable_cpus  # usable_cpus: public API
 from manifold_lab.experiments.build import build_model, training_data
 from manifold_lab.experiments.evaluate import evaluate_model, make_eval_set, theorem_table
 from manifold_lab.experiments.kinds.images import folder_stamp
@@ -310,8 +309,10 @@ def run_sweep(
                 preset.data.build(base_seed, cache_dir=str(cache_dir), fit_runner=fit_runner)
                 return ReferenceFiles.read(cache_dir)
 
-            # Local workers train models while the fits run (backends.overlap) ...
-            if isinstance(runner, LocalBackend) and run_while_fitting(
+            # A backend that can train models while the fits run does (the local one:
+            # backends.overlap) ...
+            run_while_fitting = getattr(runner, "run_while_fitting", None)
+            if run_while_fitting is not None and run_while_fitting(
                     fit, train_job, evaluate_job, fn, preset, pending, base_seed=base_seed, device=device,
                     workers=jobs, finish=finish):
                 return {job.id: rows[job.id] for job in plan}

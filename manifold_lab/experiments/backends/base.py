@@ -30,6 +30,14 @@ class Backend(Protocol):
         backend's resources allow).
         """
 
+    # Optional: a backend may also define
+    #     run_while_fitting(fit, train, evaluate, run, preset, jobs, *, base_seed, device,
+    #                       workers, finish) -> bool
+    # which fits a data kind's ground truth and runs the jobs together, models training
+    # while the fits run, and returns False, having run nothing, where it cannot; the
+    # sweep then fits first and calls ``run``. The local backend has it
+    # (``backends.overlap``); Ray does not.
+
 
 def model_error(job, problem: BaseException | str) -> ValueError:
     """A one-line ``ValueError`` naming the model a failure came from."""

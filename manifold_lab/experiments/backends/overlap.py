@@ -36,9 +36,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 from manifold_lab.experiments.backends.base import model_error
-from manifold_lab.experiments.backends.local import (
-    RunWarning, _init_worker, _stop_workers, usable_cpus, worker_count,
-)
+from manifold_lab.experiments.backends.workers import init_worker, stop_workers, usable_cpus, worker_count
+from manifold_lab.experiments.rundir import RunWarning
 
 __all__ = ["run_while_fitting"]
 
@@ -51,14 +50,14 @@ class _Slots:
     """A process pool with a count of busy workers; every finished task wakes the
     scheduler. Only the scheduler's thread (this process's main thread) submits: the
     pool starts its workers from the submitting thread, and a worker dies with the
-    thread that started it (``local._die_with_parent``: ``PR_SET_PDEATHSIG`` follows
+    thread that started it (``workers._die_with_parent``: ``PR_SET_PDEATHSIG`` follows
     the thread), so the fits' thread hands its calls over (:meth:`run_fits`)."""
 
     def __init__(self, workers: int, threads: int) -> None:
         self.workers = workers
         self.pool = cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(threads, os.getpid()))
+            initializer=init_worker, initargs=(threads, os.getpid()))
         self.changed = threading.Condition()
         self.busy = 0
         self.fits_submitted = False
@@ -121,7 +120,7 @@ def run_while_fitting(fit: Callable, train: Callable, evaluate: Callable, run: C
     """Fit the ground truth and run ``jobs`` in one pool of spawned worker processes.
 
     Returns False, having run nothing, where this does not apply: fewer than two
-    workers (``local.worker_count`` caps ``workers``), or a device other than the CPU
+    workers (``workers.worker_count`` caps ``workers``), or a device other than the CPU
     (measured and checked there only). The caller then fits first and runs the jobs
     with ``LocalBackend.run``.
 
@@ -169,7 +168,7 @@ def run_while_fitting(fit: Callable, train: Callable, evaluate: Callable, run: C
         thread.start()
         _schedule(slots, fitted, train, evaluate, run, preset, jobs, base_seed, device, finish)
     except BaseException:
-        _stop_workers(slots.pool)
+        stop_workers(slots.pool)
         slots.close()
         # Wait for the fits' thread (its futures fail at once now; it may be a few seconds
         # into loading data or measuring a fit): an interpreter that exits while a thread

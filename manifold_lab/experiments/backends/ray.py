@@ -146,7 +146,7 @@ class RayBackend:
         handlers = {sig: signal.getsignal(sig) for sig in _KEPT_SIGNALS}
         try:
             if self.address is None:
-                from manifold_lab.experiments.backends.local import usable_cpus
+                from manifold_lab.experiments.backends.workers import usable_cpus
 
                 ray.init(num_cpus=usable_cpus(), **options)
             else:

@@ -30,7 +30,7 @@ import torch
 
 import manifold_lab
 from manifold_lab._io import atomic_write_bytes
-from manifold_lab.experiments.backends.local import run_in_workers, usable_cpus
+from manifold_lab.experiments.backends.workers import run_in_workers, usable_cpus
 from manifold_lab.experiments.seeds import derive_seed, make_generator
 from manifold_lab.learned import AutoencoderManifold, LearnedScore, ScoreModel, fit_autoencoder, fit_denoiser
 
