@@ -52,9 +52,9 @@ MNIST_MODEL = IMAGE_MODEL
 #: 42 s (3,656 / 3,856 CPU-s), the 9 PGD models a third of it (122 CPU-s each, 29 per
 #: attack step). One step fewer saves about 260 CPU-s and keeps the classifier, which
 #: was chosen for its accuracy; chosen by cost alone, before any 2-step result existed.
-#: Measured (README, "Results: MNIST"): 26 min 24 s, 26 min 55 s and 31 min 6 s; the PGD rows agree
-#: with the 3-step ones within their seed spreads except at eps = 4 (accuracy 0.914 vs
-#: 0.894), every other row is bitwise the same.
+#: Measured (README, "Results: MNIST"): 26 min 24 s, 26 min 55 s and 31 min 6 s; the
+#: PGD rows agree with the 3-step ones within their seed spreads except at eps = 4
+#: (accuracy 0.914 vs 0.894), every other row is bitwise the same.
 MNIST_PGD_OPTIONS = {**PGD_OPTIONS, "steps": 2}
 
 _SWEEP = (
