@@ -11,15 +11,13 @@ the same pool and trains models beside them (``backends.overlap``).
 from __future__ import annotations
 
 import concurrent.futures as cf
-import multiprocessing
-import os
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 from manifold_lab.experiments.backends import overlap
 from manifold_lab.experiments.backends.base import model_error
-from manifold_lab.experiments.backends.workers import init_worker, stop_workers, usable_cpus, worker_count
+from manifold_lab.experiments.backends.workers import stop_workers, usable_cpus, worker_count, worker_pool
 from manifold_lab.experiments.rundir import RunWarning
 
 __all__ = ["LocalBackend"]
@@ -46,10 +44,7 @@ class LocalBackend:
                     raise model_error(job, exc) from exc
                 finish(job, row)
             return
-        pool = cf.ProcessPoolExecutor(
-            max_workers=n, mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_worker, initargs=(max(1, usable_cpus() // n), os.getpid()),
-        )
+        pool = worker_pool(n, max(1, usable_cpus() // n))
         try:
             futures = {pool.submit(fn, preset, job, base_seed, device): job for job in jobs}
             for fut in cf.as_completed(futures):

@@ -28,15 +28,13 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import functools
-import multiprocessing
-import os
 import threading
 import warnings
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Sequence
 
 from manifold_lab.experiments.backends.base import model_error
-from manifold_lab.experiments.backends.workers import init_worker, stop_workers, usable_cpus, worker_count
+from manifold_lab.experiments.backends.workers import stop_workers, usable_cpus, worker_count, worker_pool
 from manifold_lab.experiments.rundir import RunWarning
 
 __all__ = ["run_while_fitting"]
@@ -55,9 +53,7 @@ class _Slots:
 
     def __init__(self, workers: int, threads: int) -> None:
         self.workers = workers
-        self.pool = cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_worker, initargs=(threads, os.getpid()))
+        self.pool = worker_pool(workers, threads)
         self.changed = threading.Condition()
         self.busy = 0
         self.fits_submitted = False

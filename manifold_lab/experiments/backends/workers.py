@@ -35,7 +35,7 @@ from tqdm import tqdm
 from manifold_lab._allocator import keep_freed_memory
 
 __all__ = ["WORKER_MEMORY_BYTES", "available_memory", "init_worker", "run_in_workers", "stop_workers",
-           "usable_cpus", "worker_count"]
+           "usable_cpus", "worker_count", "worker_pool"]
 
 #: Memory budgeted per worker process: the measured peak RSS of a toy_sphere
 #: pgd_l2 job in a fresh process (torch + manifold_lab imported) is 460 MB.
@@ -137,6 +137,13 @@ def _no_process_locks() -> None:
     tqdm.set_lock(threading.RLock())
 
 
+def worker_pool(workers: int, threads: int) -> cf.ProcessPoolExecutor:
+    """A pool of ``workers`` spawned worker processes, each set up by :func:`init_worker`
+    with ``threads`` torch threads and dying with this process."""
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=init_worker, initargs=(threads, os.getpid()))
+
+
 def stop_workers(pool: cf.ProcessPoolExecutor) -> None:
     """Cancel pending jobs and kill running ones (their results are lost anyway)."""
     # The executor has no public way to stop a running job; its process table is
@@ -155,9 +162,7 @@ def run_in_workers(calls: Sequence[tuple[Callable, tuple]], *, threads: int) -> 
     with ``threads`` torch threads (the workers die with this process and are killed,
     not waited for, when this process is interrupted). ``fn`` must be importable
     (module-level) and its arguments and result picklable."""
-    pool = cf.ProcessPoolExecutor(
-        max_workers=len(calls), mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_worker, initargs=(threads, os.getpid()))
+    pool = worker_pool(len(calls), threads)
     try:
         futures = [pool.submit(fn, *args) for fn, args in calls]
         results = [f.result() for f in futures]
